@@ -1,0 +1,151 @@
+"""Input rules of SPEC §7, shared by pyref and bridge (bridge runs them before any Fortran call).
+
+Every check either returns a C-contiguous array of the dtype the kernels expect or raises
+ValueError/TypeError with a message that names the argument and the problem.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+F16_MAX = 65504.0
+_FLOAT_KINDS = "f"
+
+
+def _as_array(a, name: str) -> np.ndarray:
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch tensor, without importing torch
+        a = a.detach().cpu()
+        if str(a.dtype) == "torch.bfloat16":
+            a = a.float()
+        a = a.numpy()
+    try:
+        return np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: cannot be read as an array ({exc})") from None
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _as_float32(a, name: str, ndims: tuple[int, ...]) -> np.ndarray:
+    arr = _as_array(a, name)
+    if arr.dtype.kind not in _FLOAT_KINDS:
+        raise TypeError(f"{name}: dtype {arr.dtype} is not a floating-point type (expected float32; "
+                        "float16/float64 are converted)")
+    if arr.ndim not in ndims:
+        raise ValueError(f"{name}: expected {' or '.join(f'{d}-D' for d in ndims)} array, got shape {arr.shape}")
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = _first_bad(bad)
+        raise ValueError(f"{name}: contains NaN or Inf (first at index {idx}: {arr[idx]!r}); "
+                         "q35 only encodes finite values")
+    return arr
+
+
+def check_weight(weight) -> np.ndarray:
+    w = _as_float32(weight, "weight", (2,))
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"empty weight matrix (shape {w.shape}): q35 needs at least one row and one column")
+    big = np.abs(w) > F16_MAX
+    if big.any():
+        idx = _first_bad(big)
+        raise ValueError(f"weight: magnitude {float(w[idx]):g} at index {idx} exceeds {F16_MAX:g}, the binary16 "
+                         "limit of q35 zeros/scales (rescale the matrix first)")
+    return w
+
+
+def check_group_size(group_size) -> int | None:
+    if group_size is None or (isinstance(group_size, (int, np.integer)) and not isinstance(group_size, bool)
+                              and group_size == 0):
+        return None
+    if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)):
+        raise TypeError(f"group_size must be an int or None, got {type(group_size).__name__}")
+    if group_size < 0 or group_size % 16:
+        raise ValueError(f"group_size must be a positive multiple of 16 (or None/0 for one group per row), "
+                         f"got {group_size}")
+    return int(group_size)
+
+
+def check_x(x, in_features: int) -> np.ndarray:
+    xa = _as_float32(x, "x", (1, 2))
+    if xa.shape[-1] != in_features:
+        raise ValueError(f"x: last dimension {xa.shape[-1]} does not match the weight's in_features {in_features} "
+                         f"(x shape {xa.shape})")
+    return xa
+
+
+def check_codes(codes) -> np.ndarray:
+    arr = _as_array(codes, "codes")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"codes: dtype {arr.dtype} is not an integer type")
+    if arr.ndim not in (1, 2) or arr.shape[-1] == 0:
+        raise ValueError(f"codes: expected a non-empty 1-D or 2-D array, got shape {arr.shape}")
+    limits = np.where(np.arange(arr.shape[-1]) % 2 == 0, 15, 7)
+    bad = (arr < 0) | (arr > limits)
+    if bad.any():
+        idx = _first_bad(bad)
+        lane = "even (4-bit, 0..15)" if idx[-1] % 2 == 0 else "odd (3-bit, 0..7)"
+        raise ValueError(f"codes: value {int(arr[idx])} at index {idx} is out of range for an {lane} lane")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def packed_row_bytes(n: int) -> int:
+    return 7 * -(-n // 16)
+
+
+def check_packed(packed, n: int) -> np.ndarray:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"n must be a positive int (number of weights per row), got {n!r}")
+    arr = _as_array(packed, "packed")
+    if isinstance(packed, (bytes, bytearray, memoryview)):
+        arr = np.frombuffer(packed, dtype=np.uint8)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"packed: dtype {arr.dtype} is not uint8")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"packed: expected 1-D or 2-D array, got shape {arr.shape}")
+    want = packed_row_bytes(int(n))
+    if arr.shape[-1] != want:
+        kind = "truncated" if arr.shape[-1] < want else "oversized"
+        raise ValueError(f"packed: {kind} payload: {arr.shape[-1]} bytes per row, but {n} weights need "
+                         f"7*ceil({n}/16) = {want}")
+    return np.ascontiguousarray(arr)
+
+
+def check_qtensor(qt) -> None:
+    """Structure of a QTensor (SPEC §6); raises ValueError naming the failing field."""
+    for field in ("packed", "scales", "zeros", "shape", "group_size"):
+        if not hasattr(qt, field):
+            raise TypeError(f"not a QTensor: missing field {field!r}")
+    if len(qt.shape) != 2 or min(qt.shape) <= 0:
+        raise ValueError(f"QTensor.shape must be (N, K) with N, K >= 1, got {qt.shape}")
+    n_rows, k = (int(v) for v in qt.shape)
+    g = qt.group_size
+    if not isinstance(g, (int, np.integer)) or g <= 0 or (g % 16 and g != k):
+        raise ValueError(f"QTensor.group_size must be a positive multiple of 16 or equal to K={k}, got {g}")
+    n_groups = -(-k // int(g))
+    want = (n_rows, packed_row_bytes(k))
+    if not isinstance(qt.packed, np.ndarray) or qt.packed.dtype != np.uint8 or qt.packed.shape != want:
+        got = getattr(qt.packed, "shape", None)
+        raise ValueError(f"QTensor.packed: expected uint8 array of shape {want}, got "
+                         f"{getattr(qt.packed, 'dtype', type(qt.packed))} {got} (truncated or corrupted payload?)")
+    for field in ("scales", "zeros"):
+        arr = getattr(qt, field)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float16 or arr.shape != (n_rows, n_groups):
+            raise ValueError(f"QTensor.{field}: expected float16 array of shape {(n_rows, n_groups)}, got "
+                             f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', None)}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"QTensor.{field}: contains NaN or Inf")
+    if not (qt.scales > 0).all():
+        raise ValueError("QTensor.scales: every scale must be > 0")
+    pad = 2 * (want[1] // 7 * 8) - k  # padded weights at the end of each row
+    if pad:
+        last_block = qt.packed[:, -7:]
+        v = np.zeros(n_rows, dtype=np.uint64)
+        for j in range(7):
+            v |= last_block[:, j].astype(np.uint64) << np.uint64(8 * j)
+        real = 16 - pad  # weights of the last block that are not padding
+        used_bits = 7 * (real // 2) + 4 * (real % 2)
+        if (v >> np.uint64(used_bits)).any():
+            raise ValueError("QTensor.packed: non-zero padding codes (corrupted payload?)")
