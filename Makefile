@@ -44,14 +44,14 @@ setup-tables: $(STAMPS)/tables
 setup-bench: $(STAMPS)/bench
 
 build: setup
-	$(PYTHON) -m bridge.build
+	$(PYTHON) bridge/build.py
 
 # The same kernels with run-time checks (bounds, etc.), in their own build folder.
 build-fcheck: setup
-	Q35_FCHECK=1 $(PYTHON) -m bridge.build
+	Q35_FCHECK=1 $(PYTHON) bridge/build.py
 
 fortran-lint: setup
-	$(PYTHON) -m bridge.build --lint
+	$(PYTHON) bridge/build.py --lint
 
 lean:
 	@if command -v lake >/dev/null 2>&1; then \

@@ -1,0 +1,47 @@
+"""Regenerate the code-computed blocks of README.md (`python -m bridge.readme_blocks`).
+
+A block sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`; tests/test_readme.py fails when a block
+differs from what the code computes now, so README numbers cannot drift from the code.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pyref
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def format_block() -> str:
+    rows = ["| matrix [N, K] | group size | payload bytes | scale+zero bytes | all-in bits/weight |",
+            "|---|---|---|---|---|"]
+    for n, k, g in [(4096, 4096, pyref.DEFAULT_GROUP_SIZE), (4096, 4096, 256), (4096, 4096, None),
+                    (576, 576, pyref.DEFAULT_GROUP_SIZE), (11008, 4096, pyref.DEFAULT_GROUP_SIZE)]:
+        b = pyref.encoded_nbytes(n, k, g)
+        rows.append(f"| [{n}, {k}] | {g or 'row'}{' (default)' if g == pyref.DEFAULT_GROUP_SIZE else ''} | "
+                    f"{b['payload']:,} | {b['scales'] + b['zeros']:,} | {pyref.all_in_bits_per_weight(k, g):.4f} |")
+    return "\n".join(rows)
+
+
+BLOCKS = {"format": format_block}
+
+
+def render(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise KeyError(f"README.md has no block {name}")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main() -> int:
+    text = README.read_text()
+    for name, make in BLOCKS.items():
+        text = render(text, name, make())
+    README.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+! q35 kernels called from Python through f2py (bridge/). Standard Fortran 2018.
+!
+! Layout: Python's C-ordered W[N, K] is Fortran's w(k, n) (column k of row n is contiguous), packed[N, P] is
+! packed(p, n), scales[N, G] is scales(ng, n), x[B, K] is x(k, b) and y[B, N] is y(n, b). No copies.
+! The bridge validates every input first; the kernels still check what they rely on and report through `info`
+! (0 = ok, 1 = inconsistent sizes, 2 = non-finite or out-of-range value) instead of touching memory they
+! were not given.
+module q35_kernels
+  use, intrinsic :: iso_fortran_env, only: real32, real64, int8, int32, int64
+  use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
+  use q35_core
+  implicit none
+  private
+  public :: q35_constants, q35_quantize, q35_pack, q35_unpack, q35_dequantize, q35_gemv, q35_gemm
+
+contains
+
+  ! The format constants as the kernels see them; the bridge compares them with pyref at import.
+  subroutine q35_constants(consts)
+    integer(int32), intent(out) :: consts(8)
+    consts = [lo4, hi4, lo3, hi3, pair_bits, pairs_per_block, block_bytes, weights_per_block]
+  end subroutine q35_constants
+
+  pure logical function sizes_ok(k, p, gs, ng)
+    integer(int32), intent(in) :: k, p, gs, ng
+    sizes_ok = k >= 1 .and. gs >= 1 .and. p == block_bytes * ((k + weights_per_block - 1) / weights_per_block) &
+               .and. ng == (k + gs - 1) / gs .and. (mod(gs, weights_per_block) == 0 .or. ng == 1)
+  end function sizes_ok
+
+  ! Blocks b0..b1 (0-based) that hold the columns of group j (1-based); groups never split a block.
+  pure subroutine group_blocks(j, gs, k, b0, b1)
+    integer(int32), intent(in) :: j, gs, k
+    integer(int32), intent(out) :: b0, b1
+    b0 = ((j - 1) * gs) / weights_per_block
+    b1 = (min(j * gs, k) - 1) / weights_per_block
+  end subroutine group_blocks
+
+  ! SPEC §3: quantize every group of every row, then pack (§4).
+  subroutine q35_quantize(w, gs, ng, p, packed, scales, zeros, info, k, n)
+    integer(int32), intent(in) :: k, n, gs, ng, p
+    real(real32), intent(in) :: w(k, n)
+    integer(int8), intent(out) :: packed(p, n)
+    real(real32), intent(out) :: scales(ng, n), zeros(ng, n)
+    integer(int32), intent(out) :: info
+    integer(int32) :: codes(k)
+    integer(int32) :: row, j, col, k0, k1
+    real(real64) :: m, mx, z, s
+
+    packed = 0_int8
+    scales = 0.0_real32
+    zeros = 0.0_real32
+    info = 1
+    if (.not. sizes_ok(k, p, gs, ng)) return
+    info = 2
+    if (.not. all(ieee_is_finite(w))) return
+    if (any(abs(real(w, real64)) > f16_max)) return
+    info = 0
+    do row = 1, n
+      do j = 1, ng
+        k0 = (j - 1) * gs + 1
+        k1 = min(j * gs, k)
+        m = real(minval(w(k0:k1, row)), real64)
+        mx = real(maxval(w(k0:k1, row)), real64)
+        z = f16_down(m)
+        s = max(f16_up((mx - z) / 15.0_real64), min_scale)
+        do col = k0, k1
+          ! col is 1-based: column index col-1 is even when col is odd.
+          if (mod(col, 2) == 1) then
+            codes(col) = code4(real(w(col, row), real64), z, s)
+          else
+            codes(col) = code3(real(w(col, row), real64), z, s)
+          end if
+        end do
+        scales(j, row) = real(s, real32)   ! exact: s and z are binary16 values
+        zeros(j, row) = real(z, real32)
+      end do
+      call pack_row(codes, packed(:, row))
+    end do
+  end subroutine q35_quantize
+
+  pure subroutine pack_row(codes, bytes)
+    integer(int32), intent(in) :: codes(:)
+    integer(int8), intent(out) :: bytes(:)
+    integer(int32) :: padded(weights_per_block), pairs(pairs_per_block)
+    integer(int32) :: b, i, c0, k
+    k = size(codes)
+    do b = 0, size(bytes) / block_bytes - 1
+      padded = 0
+      c0 = b * weights_per_block
+      do i = 1, min(weights_per_block, k - c0)
+        padded(i) = codes(c0 + i)
+      end do
+      do i = 1, pairs_per_block
+        pairs(i) = encode_pair(padded(2 * i - 1), padded(2 * i))
+      end do
+      call pack_block(pairs, bytes(b * block_bytes + 1:(b + 1) * block_bytes))
+    end do
+  end subroutine pack_row
+
+  ! Per-weight codes (even columns 0..15, odd 0..7) -> payload.
+  subroutine q35_pack(codes, p, packed, info, k, n)
+    integer(int32), intent(in) :: k, n, p
+    integer(int32), intent(in) :: codes(k, n)
+    integer(int8), intent(out) :: packed(p, n)
+    integer(int32), intent(out) :: info
+    integer(int32) :: row, col, hi
+    packed = 0_int8
+    info = 1
+    if (k < 1 .or. p /= block_bytes * ((k + weights_per_block - 1) / weights_per_block)) return
+    info = 2
+    do row = 1, n
+      do col = 1, k
+        hi = merge(hi4, hi3, mod(col, 2) == 1)
+        if (codes(col, row) < 0 .or. codes(col, row) > hi) return
+      end do
+    end do
+    info = 0
+    do row = 1, n
+      call pack_row(codes(:, row), packed(:, row))
+    end do
+  end subroutine q35_pack
+
+  ! Payload -> the first k per-weight codes of every row.
+  subroutine q35_unpack(packed, k, codes, info, p, n)
+    integer(int32), intent(in) :: p, n, k
+    integer(int8), intent(in) :: packed(p, n)
+    integer(int32), intent(out) :: codes(k, n)
+    integer(int32), intent(out) :: info
+    integer(int32) :: row, b, i, c0, pairs(pairs_per_block), wcodes(weights_per_block)
+    codes = 0
+    info = 1
+    if (k < 1 .or. p /= block_bytes * ((k + weights_per_block - 1) / weights_per_block)) return
+    info = 0
+    do row = 1, n
+      do b = 0, p / block_bytes - 1
+        call unpack_block(packed(b * block_bytes + 1:(b + 1) * block_bytes, row), pairs)
+        do i = 1, pairs_per_block
+          wcodes(2 * i - 1) = iand(pairs(i), 15)
+          wcodes(2 * i) = pairs(i) / 2**bits_even
+        end do
+        c0 = b * weights_per_block
+        do i = 1, min(weights_per_block, k - c0)
+          codes(c0 + i, row) = wcodes(i)
+        end do
+      end do
+    end do
+  end subroutine q35_unpack
+
+  pure logical function params_ok(scales, zeros)
+    real(real32), intent(in) :: scales(:, :), zeros(:, :)
+    params_ok = all(ieee_is_finite(scales)) .and. all(ieee_is_finite(zeros)) .and. all(scales > 0.0_real32)
+  end function params_ok
+
+  ! SPEC §5: w_hat = f32(z + s*L), computed in binary64 where it is exact, rounded once.
+  subroutine q35_dequantize(packed, scales, zeros, k, gs, w, info, p, n, ng)
+    integer(int32), intent(in) :: p, n, ng, k, gs
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
+    real(real32), intent(out) :: w(k, n)
+    integer(int32), intent(out) :: info
+    real(real32) :: lat(weights_per_block)
+    integer(int32) :: row, j, b, b0, b1, i, c0
+    w = 0.0_real32
+    info = 1
+    if (.not. sizes_ok(k, p, gs, ng)) return
+    info = 2
+    if (.not. params_ok(scales, zeros)) return
+    info = 0
+    do row = 1, n
+      do j = 1, ng
+        call group_blocks(j, gs, k, b0, b1)
+        do b = b0, b1
+          call lattice_codes_of_block(packed(b * block_bytes + 1:(b + 1) * block_bytes, row), lat)
+          c0 = b * weights_per_block
+          do i = 1, min(weights_per_block, k - c0)
+            w(c0 + i, row) = real(real(zeros(j, row), real64) + real(scales(j, row), real64) * real(lat(i), real64), &
+                                  real32)
+          end do
+        end do
+      end do
+    end do
+  end subroutine q35_dequantize
+
+  ! y = W_hat x for one input vector: per group, z*sum(x) + s*sum(x*L) (SPEC §5).
+  subroutine q35_gemv(x, packed, scales, zeros, gs, y, info, k, p, n, ng)
+    integer(int32), intent(in) :: k, p, n, ng, gs
+    real(real32), intent(in) :: x(k)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
+    real(real32), intent(out) :: y(n)
+    integer(int32), intent(out) :: info
+    call q35_gemm(x, packed, scales, zeros, gs, y, info, k, 1, p, n, ng)
+  end subroutine q35_gemv
+
+  ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once for all batch columns.
+  subroutine q35_gemm(x, packed, scales, zeros, gs, y, info, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+    real(real32), intent(in) :: x(k, nb)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
+    real(real32), intent(out) :: y(n, nb)
+    integer(int32), intent(out) :: info
+    real(real32) :: sx(ng, nb), acc(nb), lat(weights_per_block)
+    integer(int32) :: row, j, b, b0, b1, c0, c, kk
+    y = 0.0_real32
+    info = 1
+    if (.not. sizes_ok(k, p, gs, ng) .or. nb < 1) return
+    info = 2
+    if (.not. params_ok(scales, zeros) .or. .not. all(ieee_is_finite(x))) return
+    info = 0
+    ! The zero-point term needs sum(x) per group; it depends on x only, so compute it once.
+    do c = 1, nb
+      do j = 1, ng
+        sx(j, c) = sum(x((j - 1) * gs + 1:min(j * gs, k), c))
+      end do
+    end do
+    do row = 1, n
+      do j = 1, ng
+        acc = 0.0_real32
+        call group_blocks(j, gs, k, b0, b1)
+        do b = b0, b1
+          call lattice_codes_of_block(packed(b * block_bytes + 1:(b + 1) * block_bytes, row), lat)
+          c0 = b * weights_per_block
+          kk = min(weights_per_block, k - c0)
+          do c = 1, nb
+            acc(c) = acc(c) + sum(x(c0 + 1:c0 + kk, c) * lat(1:kk))
+          end do
+        end do
+        y(row, :) = y(row, :) + zeros(j, row) * sx(j, :) + scales(j, row) * acc
+      end do
+    end do
+  end subroutine q35_gemm
+
+end module q35_kernels

@@ -1,0 +1,77 @@
+"""Fortran (through bridge) vs pyref: bit for bit on codes, bytes, scales, zeros and dequantized values;
+matmul within the bound SPEC §5 derives. Every example is counted (conftest prints the total)."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import bridge
+import pyref
+from conftest import EQUIVALENCE
+from strategies import activations, codes, group_sizes, matmul_tolerance, weights
+
+
+def _check(ok: bool, what: str) -> None:
+    EQUIVALENCE["examples"] += 1
+    if not ok:
+        EQUIVALENCE["mismatches"] += 1
+    assert ok, what
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@given(w=weights(), g=group_sizes)
+def test_quantize_bit_exact(w, g):
+    ref, fast = pyref.quantize(w, g), bridge.quantize(w, g)
+    same = (ref.shape == fast.shape and ref.group_size == fast.group_size and _same_bits(ref.packed, fast.packed)
+            and _same_bits(ref.scales, fast.scales) and _same_bits(ref.zeros, fast.zeros))
+    _check(same, f"quantize differs for shape {w.shape}, group {g}")
+    assert np.array_equal(pyref.unpack_codes(ref.packed, w.shape[1]), bridge.unpack_codes(fast.packed, w.shape[1]))
+
+
+@given(w=weights(), g=group_sizes)
+def test_dequantize_bit_exact(w, g):
+    qt = bridge.quantize(w, g)
+    _check(_same_bits(pyref.dequantize(qt), bridge.dequantize(qt)), f"dequantize differs, shape {w.shape}, group {g}")
+
+
+@st.composite
+def arbitrary_qtensors(draw):
+    """Any valid QTensor, not only what quantize produces: random codes, binary16 scales/zeros."""
+    c = draw(codes(max_rows=4, max_cols=70))
+    n, k = c.shape
+    g = draw(group_sizes)
+    ng = pyref.num_groups(k, g)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scales = np.abs(rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 2)).astype(np.float16)
+    scales[scales == 0] = np.float16(2.0**-24)
+    zeros = (rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 3)).astype(np.float16)
+    return pyref.QTensor(pyref.pack_codes(c), scales, zeros, (n, k), pyref.effective_group_size(k, g)), c
+
+
+@given(arbitrary_qtensors())
+def test_dequantize_bit_exact_any_payload(qc):
+    qt, _ = qc
+    _check(_same_bits(pyref.dequantize(qt), bridge.dequantize(qt)), f"dequantize differs, shape {qt.shape}")
+
+
+@given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.sampled_from([None, 1, 2, 4]), data=st.data())
+def test_matmul_within_derived_bound(w, g, batch, data):
+    qt = bridge.quantize(w, g)
+    x = data.draw(activations(w.shape[1], batch))
+    ref, fast = pyref.matmul(x, qt), bridge.matmul(x, qt)
+    assert ref.shape == fast.shape == (x.shape[:-1] + (w.shape[0],))
+    tol = matmul_tolerance(x.reshape(-1, w.shape[1]), qt, bridge.unpack_codes(qt.packed, w.shape[1]))
+    err = np.abs(ref.astype(np.float64) - fast.astype(np.float64)).reshape(tol.shape)
+    _check(bool((err <= tol).all()), f"matmul error {err.max():.3g} above the SPEC §5 bound, shape {w.shape}")
+
+
+@given(codes())
+def test_pack_unpack_bit_exact(c):
+    ref, fast = pyref.pack_codes(c), bridge.pack_codes(c)
+    same = _same_bits(ref, fast) and np.array_equal(pyref.unpack_codes(ref, c.shape[1]),
+                                                    bridge.unpack_codes(fast, c.shape[1]))
+    _check(same, f"pack/unpack differs for codes of shape {c.shape}")

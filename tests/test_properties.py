@@ -1,0 +1,94 @@
+"""Properties of the format (SPEC §2-§5), checked on the fast path users call (bridge) and on pyref."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import bridge
+import pyref
+from strategies import activations, codes, group_sizes, lattice_codes, matmul_tolerance, weights
+
+IMPLS = [pytest.param(bridge, id="bridge"), pytest.param(pyref, id="pyref")]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(c=codes())
+def test_unpack_inverts_pack(impl, c):
+    assert np.array_equal(impl.unpack_codes(impl.pack_codes(c), c.shape[1]), c)
+
+
+@given(w=weights(), g=group_sizes)
+def test_codes_within_ranges_and_payload_length(w, g):
+    qt = bridge.quantize(w, g)
+    n, k = w.shape
+    assert qt.packed.shape == (n, 7 * -(-k // 16))  # ceil(K/16)*7 bytes per row
+    c = bridge.unpack_codes(qt.packed, k).astype(int)
+    assert c[:, 0::2].min() >= pyref.LO4 and c[:, 0::2].max() <= pyref.HI4
+    assert c[:, 1::2].min(initial=0) >= pyref.LO3 and c[:, 1::2].max(initial=0) <= pyref.HI3
+
+
+@given(w=weights(), g=group_sizes)
+def test_error_at_most_half_step(w, g):
+    """|w - ŵ| <= s/2 on 4-bit lanes and <= s (half of the 3-bit step 2s) on 3-bit lanes (SPEC §3)."""
+    qt = bridge.quantize(w, g)
+    k = w.shape[1]
+    s = qt.scales.astype(np.float64)[:, np.arange(k) // qt.group_size]
+    half_step = np.where(np.arange(k) % 2 == 0, 0.5, 1.0) * s
+    exact = qt.zeros.astype(np.float64)[:, np.arange(k) // qt.group_size] + s * lattice_codes(
+        bridge.unpack_codes(qt.packed, k))
+    err = np.abs(w.astype(np.float64) - exact)
+    assert (err <= half_step * (1 + 1e-9)).all(), f"max error / half step = {(err / half_step).max()}"
+    # and the stored binary32 result is that lattice point rounded once
+    assert np.array_equal(bridge.dequantize(qt), exact.astype(np.float32))
+
+
+@given(w=weights(max_cols=64), g=group_sizes, batch=st.sampled_from([None, 3]), data=st.data())
+def test_matmul_matches_dequantized_product(w, g, batch, data):
+    qt = bridge.quantize(w, g)
+    x = data.draw(activations(w.shape[1], batch))
+    exact = x.astype(np.float64) @ bridge.dequantize(qt).astype(np.float64).T
+    tol = matmul_tolerance(x.reshape(-1, w.shape[1]), qt, bridge.unpack_codes(qt.packed, w.shape[1]))
+    err = np.abs(bridge.matmul(x, qt) - exact).reshape(tol.shape)
+    assert (err <= tol).all()
+
+
+@given(k=st.integers(1, 5000), g=group_sizes)
+def test_all_in_bits_formula_matches_encoded_sizes(k, g):
+    gs = g or k
+    formula = 56 * -(-k // 16) / k + 32 * -(-k // gs) / k
+    assert pyref.all_in_bits_per_weight(k, g) == pytest.approx(formula, rel=1e-12)
+    qt = bridge.quantize(np.ones((2, k), np.float32), g)
+    assert qt.bits_per_weight == pytest.approx(formula, rel=1e-12)
+    assert qt.nbytes == pyref.encoded_nbytes(2, k, g)["total"]
+
+
+def test_llama_7b_shape_payload_is_exactly_3_5_bits():
+    w = np.random.default_rng(0).standard_normal((4096, 4096), dtype=np.float32)
+    qt = bridge.quantize(w, 128)
+    assert qt.packed.nbytes == 4096 * -(-4096 // 16) * 7 == 4096 * 4096 * 7 // 16
+    assert qt.bits_per_weight == pytest.approx(3.5 + 32 / 128)
+
+
+def test_constant_and_binary16_groups_reconstruct_exactly():
+    for value in [0.0, -0.0, 1.0, -3.25, 65504.0, -65504.0, 2.0**-24]:
+        w = np.full((2, 40), value, np.float32)
+        for impl in (bridge, pyref):
+            assert np.array_equal(impl.dequantize(impl.quantize(w, 16)), np.abs(w) if value == 0 else w)
+
+
+def test_signed_zero_never_stored_as_zero_point():
+    w = np.array([[-0.0, 0.0, -0.0, 0.0] * 4], np.float32)
+    for impl in (bridge, pyref):
+        assert not np.signbit(impl.quantize(w, 16).zeros).any()
+
+
+@given(w=weights(), g=group_sizes)
+def test_zero_point_below_min_and_grid_covers_max(w, g):
+    qt = bridge.quantize(w, g)
+    k = w.shape[1]
+    cols = np.arange(k) // qt.group_size
+    z, s = qt.zeros.astype(np.float64)[:, cols], qt.scales.astype(np.float64)[:, cols]
+    assert (z <= w).all()
+    assert (w <= z + 15 * s * (1 + 1e-12)).all()
