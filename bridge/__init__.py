@@ -22,7 +22,7 @@ __all__ = ["QTensor", "quantize", "dequantize", "matmul", "pack_codes", "unpack_
            "all_in_bits_per_weight", "encoded_nbytes", "DEFAULT_GROUP_SIZE", "kernel_constants"]
 
 
-def _load_extension():
+def _load_extension() -> "_Kernels":
     if not _build.is_current():
         print(f"q35: building the {_build.variant()} Fortran kernels (first use)...", file=sys.stderr)
         _build.build()
@@ -30,7 +30,17 @@ def _load_extension():
     spec = importlib.util.spec_from_file_location(_build.MODULE, so)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.q35_kernels
+    return _Kernels(mod)
+
+
+class _Kernels:
+    """The wrapped routines of every Fortran module, under one namespace."""
+
+    def __init__(self, mod):
+        for module in (mod.q35_kernels, mod.q35_matmul):
+            for name in _build.WRAPPED:
+                if hasattr(module, name):
+                    setattr(self, name, getattr(module, name))
 
 
 _k = _load_extension()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FORTRAN = ROOT / "fortran"
-SOURCES = [FORTRAN / "q35_core.f90", FORTRAN / "q35_kernels.f90"]  # dependency order
+SOURCES = [FORTRAN / "q35_core.f90", FORTRAN / "q35_kernels.f90", FORTRAN / "q35_matmul.f90"]  # dependency order
 F2CMAP = FORTRAN / ".f2py_f2cmap"
 MODULE = "_q35f"
 WRAPPED = ["q35_constants", "q35_quantize", "q35_pack", "q35_unpack", "q35_dequantize", "q35_gemv", "q35_gemm"]

@@ -47,9 +47,10 @@ def fortran_parameters() -> dict[str, Fraction]:
 
 
 def fortran_kernels() -> dict[str, dict[str, str]]:
-    """name -> {argument: intent} for every subroutine of q35_kernels."""
+    """name -> {argument: intent} for every subroutine of the kernel modules."""
     out = {}
-    for sub in walk(_tree("q35_kernels.f90"), F.Subroutine_Subprogram):
+    subs = [s for f in ("q35_kernels.f90", "q35_matmul.f90") for s in walk(_tree(f), F.Subroutine_Subprogram)]
+    for sub in subs:
         stmt = walk(sub, F.Subroutine_Stmt)[0]
         args = [str(a) for a in stmt.items[2].items] if stmt.items[2] else []
         intents = {}
