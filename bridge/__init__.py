@@ -14,7 +14,8 @@ import numpy as np
 import pyref
 from pyref.q35 import (DEFAULT_GROUP_SIZE, QTensor, all_in_bits_per_weight, effective_group_size,  # noqa: F401
                        encoded_nbytes, num_groups, payload_bytes_per_row)
-from pyref.validate import check_codes, check_group_size, check_packed, check_qtensor, check_weight, check_x
+from pyref.validate import (check_codes, check_group_size, check_importance, check_packed, check_qtensor,
+                            check_scale_format, check_weight, check_x)
 
 from . import build as _build
 
@@ -74,14 +75,30 @@ def _f16_exact(a: np.ndarray, what: str) -> np.ndarray:
     return h
 
 
-def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE) -> QTensor:
+def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
+             importance=None, permute: bool = False) -> QTensor:
+    """SPEC §3 ("f16": min-max grid) or §8 ("compact": importance-weighted search); see pyref.quantize."""
     w = check_weight(weight)
     n_rows, k = w.shape
     g = effective_group_size(k, check_group_size(group_size))
-    packed, scales, zeros, info = _k.q35_quantize(w.T, g, num_groups(k, g), payload_bytes_per_row(k))
-    _check_info(info, "q35_quantize")
-    return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
-                   _f16_exact(zeros.T, "zeros"), (n_rows, k), g)
+    check_scale_format(scale_format)
+    imp = check_importance(importance, k)
+    perm = None
+    if permute:
+        perm = pyref.importance_permutation(imp)
+        w, imp = np.ascontiguousarray(w[:, perm]), np.ascontiguousarray(imp[perm])
+    ng, p = num_groups(k, g), payload_bytes_per_row(k)
+    if scale_format == "f16":
+        packed, scales, zeros, info = _k.q35_quantize(w.T, g, ng, p)
+        _check_info(info, "q35_quantize")
+        return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
+                       _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
+    packed, row_scales, group_codes, info = _k.q35_quantize_compact(w.T, imp, g, ng, p)
+    _check_info(info, "q35_quantize_compact")
+    rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
+    scales, zeros = pyref.q35.expand_compact(rs, gc)
+    return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), scales, zeros, (n_rows, k), g, "compact", rs, gc,
+                   perm)
 
 
 def _params(qt: QTensor):
@@ -94,13 +111,15 @@ def dequantize(qt: QTensor) -> np.ndarray:
     packed, scales, zeros = _params(qt)
     w, info = _k.q35_dequantize(packed, scales, zeros, qt.shape[1], qt.group_size)
     _check_info(info, "q35_dequantize")
-    return np.ascontiguousarray(w.T)
+    return pyref.q35.unpermute_columns(np.ascontiguousarray(w.T), qt.perm)
 
 
 def matmul(x, qt: QTensor) -> np.ndarray:
     """y = x @ dequantize(qt).T for x of shape [K] or [B, K], through the fused kernel."""
     packed, scales, zeros = _params(qt)
     xa = check_x(x, qt.shape[1])
+    if qt.perm is not None:
+        xa = np.ascontiguousarray(xa[..., qt.perm.astype(np.intp)])
     if xa.ndim == 1:
         y, info = _k.q35_gemv(xa, packed, scales, zeros, qt.group_size)
         _check_info(info, "q35_gemv")

@@ -21,7 +21,7 @@ FORTRAN = ROOT / "fortran"
 SOURCES = [FORTRAN / "q35_core.f90", FORTRAN / "q35_kernels.f90", FORTRAN / "q35_matmul.f90"]  # dependency order
 F2CMAP = FORTRAN / ".f2py_f2cmap"
 MODULE = "_q35f"
-WRAPPED = ["q35_constants", "q35_quantize", "q35_pack", "q35_unpack", "q35_dequantize", "q35_gemv", "q35_gemm"]
+WRAPPED = ["q35_constants", "q35_quantize", "q35_quantize_compact", "q35_pack", "q35_unpack", "q35_dequantize", "q35_gemv", "q35_gemm"]
 # -ffp-contract=off: no fused multiply-add, so quantization is bit-identical to the binary64 reference.
 VARIANTS = {
     "release": "-O3 -march=native -funroll-loops -ffp-contract=off",

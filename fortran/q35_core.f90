@@ -7,7 +7,7 @@ module q35_core
   implicit none
   private
   public :: lo4, hi4, lo3, hi3, bits_even, bits_odd, pair_bits, pairs_per_block, block_bytes, &
-            weights_per_block, min_scale, f16_max
+            weights_per_block, min_scale, f16_max, sc_max, zp_max
   public :: f16_down, f16_up, code4, code3, encode_pair, pack_block, unpack_block, byte_value, &
             lattice_codes_of_block
 
@@ -16,6 +16,7 @@ module q35_core
   integer(int32), parameter :: pairs_per_block = 8
   integer(int32), parameter :: block_bytes = pair_bits * pairs_per_block / 8
   integer(int32), parameter :: weights_per_block = 2 * pairs_per_block
+  integer(int32), parameter :: sc_max = 63, zp_max = 15   ! compact scale codes 1..63, zero points 0..15
   real(real64), parameter :: min_scale = 2.0_real64**(-24)
   real(real64), parameter :: f16_max = 65504.0_real64
 

@@ -12,7 +12,7 @@ module q35_kernels
   implicit none
   private
   public :: sizes_ok, group_blocks, params_ok
-  public :: q35_constants, q35_quantize, q35_pack, q35_unpack, q35_dequantize
+  public :: q35_constants, q35_quantize, q35_quantize_compact, q35_pack, q35_unpack, q35_dequantize
 
 contains
 
@@ -66,12 +66,7 @@ contains
         z = f16_down(m)
         s = max(f16_up((mx - z) / 15.0_real64), min_scale)
         do col = k0, k1
-          ! col is 1-based: column index col-1 is even when col is odd.
-          if (mod(col, 2) == 1) then
-            codes(col) = code4(real(w(col, row), real64), z, s)
-          else
-            codes(col) = code3(real(w(col, row), real64), z, s)
-          end if
+          codes(col) = lane_code(real(w(col, row), real64), z, s, col)
         end do
         scales(j, row) = real(s, real32)   ! exact: s and z are binary16 values
         zeros(j, row) = real(z, real32)
@@ -79,6 +74,106 @@ contains
       call pack_row(codes, packed(:, row))
     end do
   end subroutine q35_quantize
+
+  ! SPEC §8: per row a binary16 scale d; per group the (sc, zp) that minimises sum a_k*(w_k - w_hat_k)**2 over
+  ! sc in [max(1, 5*c0/8), min(63, c0+1)] and zp in [zc-1, zc+1] (clamped to 0..15), first minimum wins.
+  ! The arithmetic and its order are those of pyref.search_group, so the choice is bit-identical.
+  subroutine q35_quantize_compact(w, a, gs, ng, p, packed, row_scales, group_codes, info, k, n)
+    integer(int32), intent(in) :: k, n, gs, ng, p
+    real(real32), intent(in) :: w(k, n), a(k)
+    integer(int8), intent(out) :: packed(p, n)
+    real(real32), intent(out) :: row_scales(n)
+    integer(int32), intent(out) :: group_codes(ng, n)
+    integer(int32), intent(out) :: info
+    integer(int32) :: codes(k)
+    integer(int32) :: row, j, col, k0, k1, c0, sc, zp, zc, best_sc, best_zp
+    real(real64) :: lo, hi, d, s, z, err, best_err, s0max
+
+    packed = 0_int8
+    row_scales = 0.0_real32
+    group_codes = 0
+    info = 1
+    if (.not. sizes_ok(k, p, gs, ng)) return
+    info = 2
+    if (.not. all(ieee_is_finite(w)) .or. .not. all(ieee_is_finite(a))) return
+    if (any(abs(real(w, real64)) > f16_max) .or. any(a < 0.0_real32)) return
+    info = 0
+    do row = 1, n
+      s0max = 0.0_real64
+      do j = 1, ng
+        call group_span(w((j - 1) * gs + 1:min(j * gs, k), row), lo, hi)
+        s0max = max(s0max, (hi - lo) / 15.0_real64)
+      end do
+      d = max(f16_up(s0max / real(sc_max, real64)), min_scale)
+      do j = 1, ng
+        k0 = (j - 1) * gs + 1
+        k1 = min(j * gs, k)
+        call group_span(w(k0:k1, row), lo, hi)
+        c0 = int(min(max(ceiling((hi - lo) / 15.0_real64 / d, int64), 1_int64), int(sc_max, int64)), int32)
+        best_sc = c0
+        best_zp = 0
+        best_err = huge(1.0_real64)
+        do sc = max(1, (5 * c0) / 8), min(sc_max, c0 + 1)
+          s = d * real(sc, real64)
+          ! clamping to +-64 first keeps the int32 conversion defined and cannot change the clamped zp range
+          zc = int(min(max(floor(8.0_real64 - (lo + hi) / (2.0_real64 * s), int64), -64_int64), 64_int64), int32)
+          do zp = max(0, min(zp_max, zc - 1)), min(zp_max, max(0, zc + 1))
+            err = group_error(w(k0:k1, row), a(k0:k1), k0, -(real(zp, real64) * s), s)
+            if (err < best_err) then
+              best_err = err
+              best_sc = sc
+              best_zp = zp
+            end if
+          end do
+        end do
+        s = d * real(best_sc, real64)
+        z = -(real(best_zp, real64) * s)
+        do col = k0, k1
+          codes(col) = lane_code(real(w(col, row), real64), z, s, col)
+        end do
+        group_codes(j, row) = best_sc + best_zp * 64
+      end do
+      row_scales(row) = real(d, real32)   ! exact: d is a binary16 value
+      call pack_row(codes, packed(:, row))
+    end do
+  end subroutine q35_quantize_compact
+
+  ! lo = min(min(w), 0), hi = max(max(w), 0) in binary64.
+  pure subroutine group_span(w, lo, hi)
+    real(real32), intent(in) :: w(:)
+    real(real64), intent(out) :: lo, hi
+    lo = min(real(minval(w), real64), 0.0_real64)
+    hi = max(real(maxval(w), real64), 0.0_real64)
+  end subroutine group_span
+
+  ! The code of column col (1-based) on the grid (z, s): 4-bit on even columns, 3-bit on odd ones.
+  pure integer(int32) function lane_code(w, z, s, col) result(q)
+    real(real64), intent(in) :: w, z, s
+    integer(int32), intent(in) :: col
+    if (mod(col, 2) == 1) then
+      q = code4(w, z, s)
+    else
+      q = code3(w, z, s)
+    end if
+  end function lane_code
+
+  ! sum a_k*(w_k - (z + s*L_k))**2 in binary64, in column order (first column of the slice is column col0).
+  pure real(real64) function group_error(w, a, col0, z, s) result(err)
+    real(real32), intent(in) :: w(:), a(:)
+    integer(int32), intent(in) :: col0
+    real(real64), intent(in) :: z, s
+    integer(int32) :: i, col, q
+    real(real64) :: e, wi
+    err = 0.0_real64
+    do i = 1, size(w)
+      col = col0 + i - 1
+      wi = real(w(i), real64)
+      q = lane_code(wi, z, s, col)
+      if (mod(col, 2) == 0) q = 2 * q
+      e = wi - (z + s * real(q, real64))
+      err = err + real(a(i), real64) * (e * e)
+    end do
+  end function group_error
 
   pure subroutine pack_row(codes, bytes)
     integer(int32), intent(in) :: codes(:)

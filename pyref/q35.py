@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validate import check_codes, check_group_size, check_qtensor, check_weight, check_x
+from .validate import (check_codes, check_group_size, check_importance, check_qtensor, check_scale_format,
+                       check_weight, check_x)
 
 # --- format constants (SPEC §1, §4) -------------------------------------------------------------------------
 LO4, HI4 = 0, 15          # 4-bit code range, even lanes
@@ -27,6 +28,11 @@ DEFAULT_GROUP_SIZE = 128
 F16_MAX = 65504.0
 MIN_SCALE = 2.0 ** -24                    # smallest positive binary16 subnormal
 LATTICE_MAX = 15                          # lattice codes L lie in [0, 15]
+SCALE_FORMATS = ("f16", "compact")
+SC_MAX, ZP_MAX = 63, 15                   # compact: 6-bit scale code 1..63, 4-bit zero point 0..15 (SPEC §8)
+GROUP_CODE_BITS = 10
+ROW_SCALE_BITS = 16
+PERM_BITS = 16                            # a stored column permutation costs 16 bits per input channel
 
 
 # --- sizes (SPEC §4) ----------------------------------------------------------------------------------------
@@ -45,18 +51,35 @@ def payload_bytes_per_row(in_features: int) -> int:
     return BLOCK_BYTES * -(-in_features // WEIGHTS_PER_BLOCK)
 
 
-def encoded_nbytes(out_features: int, in_features: int, group_size: int | None) -> dict[str, int]:
-    groups = out_features * num_groups(in_features, group_size)
-    sizes = {"payload": out_features * payload_bytes_per_row(in_features),
-             "scales": groups * SCALE_BITS // 8, "zeros": groups * ZERO_BITS // 8}
+def encoded_nbytes(out_features: int, in_features: int, group_size: int | None, scale_format: str = "f16",
+                   permuted: bool = False) -> dict[str, int]:
+    """Serialized bytes of each part (SPEC §4, §8): payload, scales, zeros (or row scales + group codes), perm."""
+    n_groups = num_groups(in_features, group_size)
+    sizes = {"payload": out_features * payload_bytes_per_row(in_features)}
+    if scale_format == "f16":
+        sizes["scales"] = out_features * n_groups * SCALE_BITS // 8
+        sizes["zeros"] = out_features * n_groups * ZERO_BITS // 8
+    elif scale_format == "compact":
+        sizes["row_scales"] = out_features * ROW_SCALE_BITS // 8
+        sizes["group_codes"] = out_features * group_code_bytes_per_row(n_groups)
+    else:
+        raise ValueError(f"scale_format must be one of {SCALE_FORMATS}, got {scale_format!r}")
+    sizes["perm"] = in_features * PERM_BITS // 8 if permuted else 0
     sizes["total"] = sum(sizes.values())
     return sizes
 
 
-def all_in_bits_per_weight(in_features: int, group_size: int | None) -> float:
-    """56·ceil(K/16)/K + 32·ceil(K/g)/K: payload, padding, scale and zero, per weight."""
-    sizes = encoded_nbytes(1, in_features, group_size)
-    return 8 * sizes["total"] / in_features
+def group_code_bytes_per_row(n_groups: int) -> int:
+    """Compact group codes: 10 bits per group, a row's codes packed into ceil(10·G/8) bytes (SPEC §8)."""
+    return -(-GROUP_CODE_BITS * n_groups // 8)
+
+
+def all_in_bits_per_weight(in_features: int, group_size: int | None, scale_format: str = "f16",
+                           out_features: int = 1, permuted: bool = False) -> float:
+    """Everything stored, per weight: payload + padding + scale/zero storage (+ permutation, which is per matrix,
+    so it depends on out_features)."""
+    sizes = encoded_nbytes(out_features, in_features, group_size, scale_format, permuted)
+    return 8 * sizes["total"] / (out_features * in_features)
 
 
 # --- binary16 rounding (SPEC §3) ----------------------------------------------------------------------------
@@ -128,7 +151,7 @@ def pack_block(pair_codes: list[int]) -> list[int]:
     """8 pair codes -> 7 bytes: V = Σ c_i·2^(7i), little-endian."""
     v = 0
     for i, c in enumerate(pair_codes):
-        v |= c << (PAIR_BITS * i)
+        v |= int(c) << (PAIR_BITS * i)
     return [(v >> (8 * j)) & 0xFF for j in range(BLOCK_BYTES)]
 
 
@@ -175,47 +198,155 @@ def unpack_codes(packed, n: int) -> np.ndarray:
     return np.array(rows, dtype=np.uint8).reshape(arr.shape[:-1] + (n,))
 
 
-# --- whole matrices (SPEC §3–§6) ----------------------------------------------------------------------------
+# --- compact scales, importance search, permutation (SPEC §8) ------------------------------------------------
+def sq(v: float) -> float:
+    return v * v
+
+
+def compact_row_scale(row: list[float], g: int) -> float:
+    """d = max(f16_up(max_j s0_j / 63), 2^-24) with s0_j = (max(M_j, 0) - min(m_j, 0)) / 15."""
+    s0 = [(max(max(row[i:i + g]), 0.0) - min(min(row[i:i + g]), 0.0)) / 15.0 for i in range(0, len(row), g)]
+    return max(f16_up(max(s0) / SC_MAX), MIN_SCALE)
+
+
+def group_error(values: list[float], weights: list[float], start: int, z: float, s: float) -> float:
+    """Σ a_k·(w_k − ŵ_k)² in binary64, in column order."""
+    err = 0.0
+    for i, (w, a) in enumerate(zip(values, weights)):
+        err += a * sq(w - dequantize_value(quantize_value(w, z, s, start + i), z, s, start + i))
+    return err
+
+
+def search_group(values: list[float], weights: list[float], start: int, d: float) -> tuple[int, int]:
+    """(sc, zp) minimising the importance-weighted squared error over the candidate grid of SPEC §8."""
+    lo_v, hi_v = min(min(values), 0.0), max(max(values), 0.0)
+    c0 = clamp(math.ceil((hi_v - lo_v) / 15.0 / d), 1, SC_MAX)
+    best, best_err = (c0, 0), math.inf
+    for sc in range(max(1, (5 * c0) // 8), min(SC_MAX, c0 + 1) + 1):
+        s = d * sc
+        zc = math.floor(8.0 - (lo_v + hi_v) / (2.0 * s))
+        for zp in range(max(0, min(ZP_MAX, zc - 1)), min(ZP_MAX, max(0, zc + 1)) + 1):
+            err = group_error(values, weights, start, -(zp * s), s)
+            if err < best_err:
+                best, best_err = (sc, zp), err
+    return best
+
+
+def encode_group_code(sc: int, zp: int) -> int:
+    return sc | (zp << 6)
+
+
+def decode_group_code(c: int) -> tuple[int, int]:
+    return c & 0x3F, c >> 6
+
+
+def pack_group_codes(codes: list[int]) -> list[int]:
+    """A row's 10-bit group codes as a little-endian bitstream of ceil(10·G/8) bytes."""
+    v = 0
+    for i, c in enumerate(codes):
+        v |= int(c) << (GROUP_CODE_BITS * i)
+    return [(v >> (8 * j)) & 0xFF for j in range(group_code_bytes_per_row(len(codes)))]
+
+
+def unpack_group_codes(data: list[int], n_groups: int) -> list[int]:
+    v = 0
+    for j, b in enumerate(data):
+        v |= b << (8 * j)
+    return [(v >> (GROUP_CODE_BITS * i)) & 0x3FF for i in range(n_groups)]
+
+
+def importance_permutation(importance) -> np.ndarray:
+    """Columns by decreasing importance (stable), the first half to even (4-bit) slots, the rest to odd slots.
+    perm[i] = the original column stored at column i."""
+    imp = check_importance(importance, None)
+    order = sorted(range(len(imp)), key=lambda c: -float(imp[c]))  # sorted() is stable
+    half = -(-len(order) // 2)
+    perm = [0] * len(order)
+    perm[0::2], perm[1::2] = order[:half], order[half:]
+    return np.array(perm, dtype=np.uint16)
+
+
+# --- whole matrices (SPEC §3–§6, §8) ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QTensor:
-    """A q35-encoded matrix: payload, binary16 scales/zeros, shape (N, K) and the effective group size."""
+    """A q35-encoded matrix: payload, per-group scales/zeros, shape (N, K) and the effective group size.
+
+    scale_format "f16": scales/zeros are the stored binary16 arrays. "compact": the stored parameters are
+    row_scales (binary16 [N]) and group_codes (sc | zp << 6, [N, G]); scales/zeros are their exact binary32
+    expansion (d·sc, −zp·d·sc) kept for the kernels and not counted in nbytes. perm (uint16 [K]) is the
+    optional column permutation: stored column i holds original column perm[i].
+    """
     packed: np.ndarray       # uint8 [N, 7·ceil(K/16)]
-    scales: np.ndarray       # float16 [N, G]
-    zeros: np.ndarray        # float16 [N, G]
+    scales: np.ndarray       # float16 [N, G] ("f16") or float32 [N, G] ("compact")
+    zeros: np.ndarray
     shape: tuple[int, int]
     group_size: int
+    scale_format: str = "f16"
+    row_scales: np.ndarray | None = None
+    group_codes: np.ndarray | None = None
+    perm: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.packed.nbytes + self.scales.nbytes + self.zeros.nbytes)
+        """Serialized size: payload + scale storage + permutation (SPEC §4, §8)."""
+        return encoded_nbytes(*self.shape, self.group_size, self.scale_format, self.perm is not None)["total"]
 
     @property
     def bits_per_weight(self) -> float:
         return 8 * self.nbytes / (self.shape[0] * self.shape[1])
 
 
-def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE) -> QTensor:
+def expand_compact(row_scales: np.ndarray, group_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact binary32 scales d·sc and zeros −zp·d·sc (17 and 21 significant bits)."""
+    d = row_scales.astype(np.float64)[:, None]
+    sc, zp = (group_codes & 0x3F).astype(np.float64), (group_codes >> 6).astype(np.float64)
+    return (d * sc).astype(np.float32), (-(zp * (d * sc))).astype(np.float32)
+
+
+def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
+             importance=None, permute: bool = False) -> QTensor:
+    """SPEC §3 (scale_format "f16": min-max grid, binary16 scale and zero) or §8 ("compact": importance-weighted
+    search over 6-bit scale codes and 4-bit zero points). permute=True stores importance_permutation(importance)."""
     w = check_weight(weight)
     n_rows, k = w.shape
     g = effective_group_size(k, check_group_size(group_size))
-    rows, scales, zeros = [], [], []
+    check_scale_format(scale_format)
+    imp = check_importance(importance, k)
+    perm = None
+    if permute:
+        perm = importance_permutation(imp)
+        w, imp = np.ascontiguousarray(w[:, perm]), imp[perm]
+    a = imp.astype(np.float64).tolist()
+    rows, params, row_scales = [], [], []
     for row in w.astype(np.float64).tolist():
-        codes, row_s, row_z = [], [], []
+        codes, row_params = [], []
+        d = compact_row_scale(row, g) if scale_format == "compact" else None
         for start in range(0, k, g):
             values = row[start:start + g]
-            z, s = group_params(values)
+            if d is None:
+                z, s = group_params(values)
+                row_params.append((s, z))
+            else:
+                sc, zp = search_group(values, a[start:start + g], start, d)
+                s = d * sc
+                z = -(zp * s)
+                row_params.append(encode_group_code(sc, zp))
             codes += [quantize_value(v, z, s, start + i) for i, v in enumerate(values)]
-            row_s.append(s)
-            row_z.append(z)
         rows.append(pack_row(codes))
-        scales.append(row_s)
-        zeros.append(row_z)
-    return QTensor(np.array(rows, dtype=np.uint8).reshape(n_rows, payload_bytes_per_row(k)),
-                   np.array(scales, dtype=np.float16), np.array(zeros, dtype=np.float16), (n_rows, k), g)
+        params.append(row_params)
+        row_scales.append(d)
+    packed = np.array(rows, dtype=np.uint8).reshape(n_rows, payload_bytes_per_row(k))
+    if scale_format == "f16":
+        par = np.array(params, dtype=np.float64)
+        return QTensor(packed, par[..., 0].astype(np.float16), par[..., 1].astype(np.float16), (n_rows, k), g,
+                       perm=perm)
+    rs, gc = np.array(row_scales, dtype=np.float16), np.array(params, dtype=np.uint16)
+    scales, zeros = expand_compact(rs, gc)
+    return QTensor(packed, scales, zeros, (n_rows, k), g, "compact", rs, gc, perm)
 
 
 def dequantize_rows(qt: QTensor) -> list[list[float]]:
-    """ŵ as binary64 values that are exactly the binary32 results (SPEC §5)."""
+    """ŵ (in stored column order) as binary64 values that are exactly the binary32 results (SPEC §5)."""
     check_qtensor(qt)
     n_rows, k = qt.shape
     out = []
@@ -228,13 +359,24 @@ def dequantize_rows(qt: QTensor) -> list[list[float]]:
 
 
 def dequantize(qt: QTensor) -> np.ndarray:
-    return np.array(dequantize_rows(qt), dtype=np.float32).reshape(qt.shape)
+    stored = np.array(dequantize_rows(qt), dtype=np.float32).reshape(qt.shape)
+    return unpermute_columns(stored, qt.perm)
+
+
+def unpermute_columns(stored: np.ndarray, perm) -> np.ndarray:
+    if perm is None:
+        return stored
+    out = np.empty_like(stored)
+    out[:, perm.astype(np.intp)] = stored
+    return out
 
 
 def matmul(x, qt: QTensor) -> np.ndarray:
     """y = x @ dequantize(qt).T: each entry is math.fsum of exact binary64 products, rounded to binary32."""
     w_hat = dequantize_rows(qt)
     xa = check_x(x, qt.shape[1])
+    if qt.perm is not None:
+        xa = xa[..., qt.perm.astype(np.intp)]
     out = [[math.fsum(xv * wv for xv, wv in zip(xrow, wrow)) for wrow in w_hat]
            for xrow in xa.reshape(-1, qt.shape[1]).astype(np.float64).tolist()]
     with np.errstate(over="ignore"):

@@ -91,6 +91,28 @@ def check_codes(codes) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
+def check_scale_format(scale_format) -> str:
+    if scale_format not in ("f16", "compact"):
+        raise ValueError(f"scale_format must be 'f16' or 'compact', got {scale_format!r}")
+    return scale_format
+
+
+def check_importance(importance, in_features: int | None) -> np.ndarray:
+    """Per-input-channel importance (e.g. mean activation²): 1-D, finite, >= 0; None means all ones."""
+    if importance is None:
+        if in_features is None:
+            raise ValueError("importance: required")
+        return np.ones(in_features, dtype=np.float32)
+    a = _as_float32(importance, "importance", (1,))
+    if in_features is not None and a.shape[0] != in_features:
+        raise ValueError(f"importance: length {a.shape[0]} does not match in_features {in_features}")
+    if a.shape[0] > 65535:
+        raise ValueError("importance: more than 65535 channels cannot be permuted (uint16 permutation)")
+    if (a < 0).any():
+        raise ValueError(f"importance: negative value at index {_first_bad(a < 0)}")
+    return a
+
+
 def packed_row_bytes(n: int) -> int:
     return 7 * -(-n // 16)
 
@@ -130,15 +152,25 @@ def check_qtensor(qt) -> None:
         got = getattr(qt.packed, "shape", None)
         raise ValueError(f"QTensor.packed: expected uint8 array of shape {want}, got "
                          f"{getattr(qt.packed, 'dtype', type(qt.packed))} {got} (truncated or corrupted payload?)")
+    fmt = getattr(qt, "scale_format", "f16")
+    check_scale_format(fmt)
+    param_dtype = np.float16 if fmt == "f16" else np.float32
     for field in ("scales", "zeros"):
         arr = getattr(qt, field)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.float16 or arr.shape != (n_rows, n_groups):
-            raise ValueError(f"QTensor.{field}: expected float16 array of shape {(n_rows, n_groups)}, got "
-                             f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', None)}")
+        if not isinstance(arr, np.ndarray) or arr.dtype != param_dtype or arr.shape != (n_rows, n_groups):
+            raise ValueError(f"QTensor.{field}: expected {np.dtype(param_dtype)} array of shape {(n_rows, n_groups)}, "
+                             f"got {getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', None)}")
         if not np.isfinite(arr).all():
             raise ValueError(f"QTensor.{field}: contains NaN or Inf")
     if not (qt.scales > 0).all():
         raise ValueError("QTensor.scales: every scale must be > 0")
+    if fmt == "compact":
+        _check_compact(qt, n_rows, n_groups)
+    perm = getattr(qt, "perm", None)
+    if perm is not None:
+        if not isinstance(perm, np.ndarray) or perm.dtype != np.uint16 or perm.shape != (k,) \
+                or not np.array_equal(np.sort(perm), np.arange(k)):
+            raise ValueError(f"QTensor.perm: expected a uint16 permutation of 0..{k - 1}")
     pad = 2 * (want[1] // 7 * 8) - k  # padded weights at the end of each row
     if pad:
         last_block = qt.packed[:, -7:]
@@ -149,3 +181,19 @@ def check_qtensor(qt) -> None:
         used_bits = 7 * (real // 2) + 4 * (real % 2)
         if (v >> np.uint64(used_bits)).any():
             raise ValueError("QTensor.packed: non-zero padding codes (corrupted payload?)")
+
+
+def _check_compact(qt, n_rows: int, n_groups: int) -> None:
+    rs, gc = qt.row_scales, qt.group_codes
+    if not isinstance(rs, np.ndarray) or rs.dtype != np.float16 or rs.shape != (n_rows,) \
+            or not np.isfinite(rs).all() or not (rs > 0).all():
+        raise ValueError(f"QTensor.row_scales: expected finite positive float16 array of shape {(n_rows,)}")
+    if not isinstance(gc, np.ndarray) or gc.dtype != np.uint16 or gc.shape != (n_rows, n_groups):
+        raise ValueError(f"QTensor.group_codes: expected uint16 array of shape {(n_rows, n_groups)}")
+    sc, zp = gc & 0x3F, gc >> 6
+    if (sc < 1).any() or (zp > 15).any():
+        raise ValueError("QTensor.group_codes: scale codes must be 1..63 and zero points 0..15")
+    d = rs.astype(np.float64)[:, None]
+    if not (np.array_equal(qt.scales, (d * sc).astype(np.float32))
+            and np.array_equal(qt.zeros, (-(zp * (d * sc))).astype(np.float32))):
+        raise ValueError("QTensor.scales/zeros: do not match the expansion of row_scales and group_codes")

@@ -92,3 +92,72 @@ def test_zero_point_below_min_and_grid_covers_max(w, g):
     z, s = qt.zeros.astype(np.float64)[:, cols], qt.scales.astype(np.float64)[:, cols]
     assert (z <= w).all()
     assert (w <= z + 15 * s * (1 + 1e-12)).all()
+
+
+def _weighted_error(w, w_hat, a):
+    return ((w.astype(np.float64) - w_hat.astype(np.float64)) ** 2 * a.astype(np.float64)).sum(axis=1)
+
+
+@given(w=weights(max_cols=64), g=group_sizes, data=st.data())
+def test_compact_search_beats_its_centred_candidate(w, g, data):
+    """SPEC §8: per group, the chosen grid's weighted error is <= that of the centred (c0, zc) candidate,
+    recomputed here independently with numpy."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = rng.random(w.shape[1]).astype(np.float32)
+    qt = bridge.quantize(w, g, scale_format="compact", importance=a)
+    k, gs = w.shape[1], qt.group_size
+    w_hat = bridge.dequantize(qt).astype(np.float64)
+    d = qt.row_scales.astype(np.float64)
+    lanes = np.arange(k) % 2 == 0
+    for j, start in enumerate(range(0, k, gs)):
+        cols = slice(start, min(start + gs, k))
+        wg = w[:, cols].astype(np.float64)
+        lo, hi = np.minimum(wg.min(1), 0), np.maximum(wg.max(1), 0)
+        c0 = np.clip(np.ceil((hi - lo) / 15 / d), 1, 63)
+        s = d * c0
+        zp = np.clip(np.floor(8 - (lo + hi) / (2 * s)), 0, 15)
+        t = (wg + (zp * s)[:, None]) / s[:, None]
+        even = lanes[cols]
+        lat = np.where(even, np.clip(np.floor(t + 0.5), 0, 15), 2 * np.clip(np.floor(t * 0.5 + 0.5), 0, 7))
+        centred = (lat - zp[:, None]) * s[:, None]
+        chosen_err = _weighted_error(wg, w_hat[:, cols], a[cols])
+        assert (chosen_err <= _weighted_error(wg, centred, a[cols]) * (1 + 1e-9) + 1e-300).all()
+        sc, zpc = qt.group_codes[:, j] & 63, qt.group_codes[:, j] >> 6
+        assert ((sc >= 1) & (sc <= 63) & (zpc <= 15)).all()
+
+
+@given(k=st.integers(1, 300), data=st.data())
+def test_importance_permutation_puts_important_channels_on_4bit_lanes(k, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = rng.random(k).astype(np.float32)
+    perm = pyref.importance_permutation(a).astype(int)
+    assert sorted(perm) == list(range(k))
+    assert a[perm[0::2]].min() >= a[perm[1::2]].max(initial=-1)
+
+
+@given(w=weights(max_cols=64), g=group_sizes, fmt=st.sampled_from(["f16", "compact"]), data=st.data())
+def test_permuted_matmul_and_dequantize_in_original_column_order(w, g, fmt, data):
+    a = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).random(w.shape[1]).astype(np.float32)
+    qt = bridge.quantize(w, g, scale_format=fmt, importance=a, permute=True)
+    x = data.draw(activations(w.shape[1], 2))
+    w_hat = bridge.dequantize(qt)
+    exact = x.astype(np.float64) @ w_hat.astype(np.float64).T
+    xp = x[:, qt.perm.astype(int)]
+    tol = matmul_tolerance(xp, qt, bridge.unpack_codes(qt.packed, w.shape[1]))
+    assert (np.abs(bridge.matmul(x, qt) - exact) <= tol).all()
+    # same codes as quantizing the permuted matrix directly: the permutation is only a column gather
+    direct = bridge.quantize(np.ascontiguousarray(w[:, qt.perm.astype(int)]), g, scale_format=fmt,
+                             importance=a[qt.perm.astype(int)])
+    assert direct.packed.tobytes() == qt.packed.tobytes()
+
+
+@given(k=st.integers(1, 3000), n=st.integers(1, 8), g=group_sizes, permute=st.booleans())
+def test_compact_sizes_match_serialized_bytes(k, n, g, permute):
+    gs = g or k
+    n_groups = -(-k // gs)
+    codes = list(np.random.default_rng(k).integers(0, 1024, n_groups))
+    data = pyref.q35.pack_group_codes(codes)
+    assert len(data) == -(-10 * n_groups // 8)
+    assert pyref.q35.unpack_group_codes(data, n_groups) == codes
+    formula = (56 * -(-k // 16) * n + (16 + 8 * len(data)) * n + (16 * k if permute else 0)) / (n * k)
+    assert pyref.all_in_bits_per_weight(k, g, "compact", n, permute) == pytest.approx(formula, rel=1e-12)
