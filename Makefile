@@ -28,11 +28,15 @@ $(STAMPS)/gfortran: | $(STAMPS)
 	@touch $@
 
 $(STAMPS)/dev: pyproject.toml $(STAMPS)/gfortran
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,projection]"
 	@touch $@
 
 $(STAMPS)/tables: pyproject.toml $(STAMPS)/dev
 	$(PIP) install -q -e ".[tables]"
+	@touch $@
+
+$(STAMPS)/projection: pyproject.toml $(STAMPS)/dev
+	$(PIP) install -q -e ".[projection]"
 	@touch $@
 
 $(STAMPS)/bench: pyproject.toml $(STAMPS)/dev
@@ -72,7 +76,7 @@ tables: setup-tables build
 bench: setup-bench build
 	$(PYTHON) -m bench.llama_bench $(if $(FULL),--full,) $(ARGS)
 
-projection: setup-tables
+projection: $(STAMPS)/projection
 	$(PYTHON) -m bench.projection --all $(ARGS)
 
 clean:
