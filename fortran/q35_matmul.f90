@@ -1,70 +1,39 @@
 ! q35 fused dequant-matmul kernels (SPEC §5), called from Python through f2py (bridge/).
 ! Same layout conventions as q35_kernels.f90: x[B, K] is x(k, b), y[B, N] is y(n, b).
 !
-! How the inner loop is made fast without leaving standard Fortran or IEEE semantics:
-! * A 7-byte block (SPEC §4) is the 56-bit little-endian value V; its low 28 bits hold pairs 0-3 and its high
-!   28 bits pairs 4-7, with the same layout in both halves: lattice code l of a half-word h (l = 1..8) is
-!   iand(shiftr(h, half_shift(l)), half_mask(l)) (even lane q4 = bits 7p..7p+3; odd lane 2*q3 = bits 7p+3..7p+6
-!   with bit 7p+3 masked off). That is one variable shift and one mask per code, which gfortran vectorises.
-! * V is read as one 8-byte word with transfer() when the processor is little-endian with two's complement
-!   integers (checked at run time, once per call; otherwise the byte-by-byte reader of q35_core's layout is used).
-!   The last block of a row reads the 8 bytes that end at its last byte and shifts the extra byte out, so no read
-!   ever leaves the row.
-! * Sums are binary32, one group at a time as SPEC §5 describes (z*sum(x) + s*sum(x*L), then over groups), with
-!   several independent elementwise accumulators (acc(16, 4)) so the additions vectorise and pipeline without
-!   reassociation flags. No fused multiply-add (the build uses -ffp-contract=off); the SPEC §5 bound holds for
-!   any summation order.
+! Fast path (standard Fortran, IEEE binary32, no reassociation or contraction flags needed):
+! * A 7-byte block (SPEC §4) is the 56-bit little-endian value V. Its low 28 bits hold pairs 0-3 and its high
+!   28 bits pairs 4-7, laid out alike, so a block is two 28-bit half-words h0, h1 and lattice code l (1..8) of a
+!   half-word is iand(h, half_mask(l)) / 2**half_shift(l): the even lane keeps bits 7p..7p+3 (q4), the odd lane
+!   bits 7p+4..7p+6 in place of 2*q3 (mask 14 shifted). iand(h, half_mask(l)) has at most 4 significant bits, so
+!   its conversion to binary32 is exact.
+! * The division by 2**half_shift(l) is folded into x: xt = x * 2**-half_shift(l), exact unless x is tiny (x*2**-24
+!   would lose bits when |x| < 2**-102), and (x*2**-s)*(L*2**s) rounds exactly as x*L does. Inputs with a nonzero
+!   |x| < 2**-100 take the portable path below instead, as does a processor whose transfer() is not little-endian.
+! * x is stored transposed by lane (xt(block, lane)), so the inner loop runs over blocks with unit stride and
+!   every lane is one vector AND, one int->float conversion, one multiply and one add: gfortran vectorises it.
+! * Each row's blocks are read as one 8-byte word each with transfer() (the last block reads the 8 bytes ending at
+!   its last byte and drops the first), so no read leaves the row.
+! * Sums are binary32, per group as SPEC §5 describes: per-block partial dots (four partial sums over lanes), their
+!   sum over the group, then z*sum(x) + s*sum(x*L), then the sum over groups. The §5 bound holds for any order.
 module q35_matmul
   use, intrinsic :: iso_fortran_env, only: real32, int8, int32, int64
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
-  use q35_kernels, only: sizes_ok, params_ok
+  use q35_kernels, only: sizes_ok, group_blocks, params_ok
   implicit none
   private
   public :: q35_gemv, q35_gemm
 
-  integer(int32), parameter :: half_shift(8) = [0, 3, 7, 10, 14, 17, 21, 24]
-  integer(int32), parameter :: half_mask(8) = [15, 14, 15, 14, 15, 14, 15, 14]
-  integer(int64), parameter :: mask28 = 2_int64**28 - 1_int64
   integer(int32), parameter :: wpb = weights_per_block, bpb = block_bytes
-  integer(int32), parameter :: nacc = 4   ! independent accumulators (blocks in flight) for one batch column
+  integer(int32), parameter :: half_shift(8) = [0, 3, 7, 10, 14, 17, 21, 24]
+  integer(int32), parameter :: half_mask(8) = shiftl([15, 14, 15, 14, 15, 14, 15, 14], half_shift)
+  real(real32), parameter :: half_scale(8) = 2.0_real32**(-half_shift)
+  integer(int64), parameter :: mask28 = 2_int64**28 - 1_int64
+  real(real32), parameter :: tiny_x = 2.0_real32**(-100)
+  integer(int32), parameter :: vb = 16   ! blocks per chunk: one 16-lane vector of blocks
 
 contains
-
-  ! True when transfer() of bytes gives the little-endian two's complement value the fast reader assumes.
-  logical function fast_reader_ok()
-    integer(int8), parameter :: probe(8) = [int(-127, int8), 2_int8, 3_int8, 4_int8, 5_int8, 6_int8, 7_int8, &
-                                            int(-128, int8)]
-    integer(int64) :: t
-    t = transfer(probe, t)
-    fast_reader_ok = iand(t, 2_int64**56 - 1) == 129_int64 + 2_int64 * 256 + 3_int64 * 256**2 &
-                     + 4_int64 * 256**3 + 5_int64 * 256**4 + 6_int64 * 256**5 + 7_int64 * 256**6 &
-                     .and. shiftr(t, 56) == 128_int64
-  end function fast_reader_ok
-
-  ! Block b (0-based) of a row as its 56-bit value, byte by byte (portable reader).
-  pure integer(int64) function block_value(row, b) result(v)
-    integer(int8), intent(in) :: row(:)
-    integer(int32), intent(in) :: b
-    integer(int32) :: i
-    v = 0_int64
-    do i = bpb, 1, -1
-      v = v * 256_int64 + int(byte_value(row(b * bpb + i)), int64)
-    end do
-  end function block_value
-
-  ! The 16 lattice codes of a block value, as reals.
-  pure subroutine decode(v, lat)
-    integer(int64), intent(in) :: v
-    real(real32), intent(out) :: lat(wpb)
-    integer(int32) :: h0, h1, l
-    h0 = int(iand(v, mask28), int32)
-    h1 = int(iand(shiftr(v, 28), mask28), int32)
-    do l = 1, 8
-      lat(l) = real(iand(shiftr(h0, half_shift(l)), half_mask(l)), real32)
-      lat(l + 8) = real(iand(shiftr(h1, half_shift(l)), half_mask(l)), real32)
-    end do
-  end subroutine decode
 
   ! y = W_hat x for one input vector: per group, z*sum(x) + s*sum(x*L) (SPEC §5).
   subroutine q35_gemv(x, packed, scales, zeros, gs, y, info, k, p, n, ng)
@@ -77,7 +46,7 @@ contains
     call q35_gemm(x, packed, scales, zeros, gs, y, info, k, 1, p, n, ng)
   end subroutine q35_gemv
 
-  ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once for all batch columns.
+  ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once per tile of up to 4 batch columns.
   subroutine q35_gemm(x, packed, scales, zeros, gs, y, info, k, nb, p, n, ng)
     integer(int32), intent(in) :: k, nb, p, n, ng, gs
     real(real32), intent(in) :: x(k, nb)
@@ -85,119 +54,265 @@ contains
     real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
     real(real32), intent(out) :: y(n, nb)
     integer(int32), intent(out) :: info
-    real(real32), allocatable :: xp(:, :), sx(:, :)
-    integer(int32) :: nblk, c, j
+    real(real32), allocatable :: sx(:, :)
+    integer(int32) :: c, j
     y = 0.0_real32
     info = 1
     if (.not. sizes_ok(k, p, gs, ng) .or. nb < 1) return
     info = 2
     if (.not. params_ok(scales, zeros) .or. .not. all(ieee_is_finite(x))) return
     info = 0
-    nblk = p / bpb
-    ! x padded with zeros to whole blocks (padding codes are 0, so the padded lanes add exact zeros).
-    allocate(xp(nblk * wpb, nb), sx(ng, nb))
-    xp = 0.0_real32
-    xp(1:k, :) = x
     ! The zero-point term needs sum(x) per group; it depends on x only, so compute it once.
+    allocate(sx(ng, nb))
     do c = 1, nb
       do j = 1, ng
         sx(j, c) = sum(x((j - 1) * gs + 1:min(j * gs, k), c))
       end do
     end do
-    if (nb == 1) then
-      call gemv_rows(xp(:, 1), sx(:, 1), packed, scales, zeros, gs, y(:, 1), nblk, fast_reader_ok())
+    if (fast_reader_ok() .and. .not. any(abs(x) > 0.0_real32 .and. abs(x) < tiny_x)) then
+      call gemm_fast(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
     else
-      call gemm_rows(xp, sx, packed, scales, zeros, gs, y, nblk, fast_reader_ok())
+      call gemm_portable(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
     end if
   end subroutine q35_gemm
 
-  ! One batch column: nacc blocks in flight, each with its own 16-lane accumulator.
-  subroutine gemv_rows(xp, sx, packed, scales, zeros, gs, y, nblk, fast)
-    real(real32), intent(in) :: xp(:), sx(:), scales(:, :), zeros(:, :)
-    integer(int8), intent(in) :: packed(:, :)
-    integer(int32), intent(in) :: gs, nblk
-    real(real32), intent(inout) :: y(:)
-    logical, intent(in) :: fast
-    real(real32) :: acc(wpb, nacc), lat(wpb, nacc)
-    integer(int64) :: v(nacc)
-    integer(int32) :: row, j, b, b0, b1, bf, i, ng
-    ng = size(sx)
-    do row = 1, size(y)
-      do j = 1, ng
-        b0 = ((j - 1) * gs) / wpb
-        b1 = min(b0 + gs / wpb, nblk) - 1
-        if (ng == 1) b1 = nblk - 1
-        ! Blocks that may be read forward as 8 bytes: all but the row's last.
-        bf = merge(min(b1, nblk - 2), -1, fast)
-        acc = 0.0_real32
-        b = b0
-        do while (b + nacc - 1 <= bf)
-          do i = 1, nacc
-            v(i) = transfer(packed((b + i - 1) * bpb + 1:(b + i - 1) * bpb + 8, row), v(i))
-            call decode(v(i), lat(:, i))
-          end do
-          do i = 1, nacc
-            acc(:, i) = acc(:, i) + xp((b + i - 1) * wpb + 1:(b + i) * wpb) * lat(:, i)
-          end do
-          b = b + nacc
-        end do
-        do while (b <= b1)
-          v(1) = read_block(packed(:, row), b, nblk, fast)
-          call decode(v(1), lat(:, 1))
-          acc(:, 1) = acc(:, 1) + xp(b * wpb + 1:(b + 1) * wpb) * lat(:, 1)
-          b = b + 1
-        end do
-        acc(:, 1) = (acc(:, 1) + acc(:, 2)) + (acc(:, 3) + acc(:, 4))
-        y(row) = y(row) + zeros(j, row) * sx(j) + scales(j, row) * sum(acc(:, 1))
-      end do
-    end do
-  end subroutine gemv_rows
+  ! True when transfer() of bytes gives the little-endian two's complement value the fast reader assumes.
+  logical function fast_reader_ok()
+    integer(int8), parameter :: probe(8) = [-127_int8, 2_int8, 3_int8, 4_int8, 5_int8, 6_int8, 7_int8, -1_int8]
+    integer(int64) :: t
+    t = transfer(probe, t)
+    fast_reader_ok = iand(t, 256_int64**7 - 1) == 129_int64 + 2_int64 * 256_int64 + 3_int64 * 256_int64**2 &
+                     + 4_int64 * 256_int64**3 + 5_int64 * 256_int64**4 + 6_int64 * 256_int64**5 &
+                     + 7_int64 * 256_int64**6 .and. shiftr(t, 56) == 255_int64
+  end function fast_reader_ok
 
-  ! Several batch columns: one decode per block, one 16-lane accumulator per column.
-  subroutine gemm_rows(xp, sx, packed, scales, zeros, gs, y, nblk, fast)
-    real(real32), intent(in) :: xp(:, :), sx(:, :), scales(:, :), zeros(:, :)
-    integer(int8), intent(in) :: packed(:, :)
-    integer(int32), intent(in) :: gs, nblk
-    real(real32), intent(inout) :: y(:, :)
-    logical, intent(in) :: fast
-    real(real32) :: acc(wpb, size(xp, 2)), lat(wpb)
-    integer(int32) :: row, j, b, b0, b1, c, ng, nb, c0
-    ng = size(sx, 1)
-    nb = size(xp, 2)
-    do row = 1, size(y, 1)
-      do j = 1, ng
-        b0 = ((j - 1) * gs) / wpb
-        b1 = min(b0 + gs / wpb, nblk) - 1
-        if (ng == 1) b1 = nblk - 1
-        acc = 0.0_real32
-        do b = b0, b1
-          call decode(read_block(packed(:, row), b, nblk, fast), lat)
-          c0 = b * wpb
-          do c = 1, nb
-            acc(:, c) = acc(:, c) + xp(c0 + 1:c0 + wpb, c) * lat
-          end do
-        end do
-        do c = 1, nb
-          y(row, c) = y(row, c) + zeros(j, row) * sx(j, c) + scales(j, row) * sum(acc(:, c))
-        end do
-      end do
+  ! Block b (0-based) of a row as its 56-bit value, byte by byte.
+  pure integer(int64) function block_value(row, b) result(v)
+    integer(int8), intent(in) :: row(*)
+    integer(int32), intent(in) :: b
+    integer(int32) :: i
+    v = 0_int64
+    do i = bpb, 1, -1
+      v = v * 256_int64 + int(byte_value(row(b * bpb + i)), int64)
     end do
-  end subroutine gemm_rows
+  end function block_value
 
-  ! Block b of a row: one 8-byte read on the fast path (the last block reads the 8 bytes ending at its end).
-  pure integer(int64) function read_block(row, b, nblk, fast) result(v)
-    integer(int8), intent(in) :: row(:)
-    integer(int32), intent(in) :: b, nblk
-    logical, intent(in) :: fast
-    integer(int32) :: o
-    o = b * bpb
-    if (.not. fast .or. nblk < 2) then
-      v = block_value(row, b)
-    else if (b < nblk - 1) then
-      v = transfer(row(o + 1:o + 8), v)
-    else
-      v = shiftr(transfer(row(o:o + 7), v), 8)
+  ! The half-words of every block of one row (fast reader): h0 = bits 0-27 of the block (bytes 0-3, top nibble
+  ! masked off), h1 = bits 28-55 (bytes 3-6 shifted right by 4). Both reads stay inside the block.
+  pure subroutine row_halves(row, nblk, h0, h1)
+    integer(int32), intent(in) :: nblk
+    integer(int8), intent(in) :: row(nblk * bpb)
+    integer(int32), intent(inout) :: h0(:), h1(:)
+    integer(int32) :: b, o, t
+    do b = 1, nblk
+      o = (b - 1) * bpb
+      t = transfer(row(o + 1:o + 4), t)
+      h0(b) = iand(t, int(mask28, int32))
+      t = transfer(row(o + 4:o + 7), t)
+      h1(b) = int(iand(shiftr(t, 4), int(mask28, int32)), int32)
+    end do
+  end subroutine row_halves
+
+  ! src(1:2m) -> dst(1:m): dst(i) = src(2i-1) + src(2i).
+  pure subroutine pair_step(src, dst, m)
+    integer(int32), intent(in) :: m
+    real(real32), intent(in) :: src(2 * m)
+    real(real32), intent(out) :: dst(m)
+    integer(int32) :: i
+    do i = 1, m
+      dst(i) = src(2 * i - 1) + src(2 * i)
+    end do
+  end subroutine pair_step
+
+  ! a(1:m*ns) holds ns consecutive segments of length m; on return a(1:ns) holds their sums (pairwise while m is
+  ! even, then in order). e is scratch of at least m*ns/2 elements.
+  pure subroutine segment_sums(a, e, m0, ns)
+    real(real32), intent(inout) :: a(:), e(:)
+    integer(int32), intent(in) :: m0, ns
+    integer(int32) :: m, j
+    m = m0
+    do while (m > 1 .and. mod(m, 2) == 0)
+      call pair_step(a, e, (m / 2) * ns)
+      m = m / 2
+      if (m == 1 .or. mod(m, 2) /= 0) then
+        a(1:m * ns) = e(1:m * ns)
+        exit
+      end if
+      call pair_step(e, a, (m / 2) * ns)
+      m = m / 2
+    end do
+    if (m > 1) then
+      do j = 1, ns
+        a(j) = sum(a((j - 1) * m + 1:j * m))
+      end do
     end if
-  end function read_block
+  end subroutine segment_sums
+
+  subroutine gemm_fast(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+    real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(inout) :: y(n, nb)
+    real(real32), allocatable :: xt(:, :, :, :), d(:, :), e(:), t(:)
+    integer(int32), allocatable :: h0(:), h1(:)
+    integer(int32) :: nblk, nbg, nch, row, c, j, l, b, col
+    nblk = p / bpb
+    nbg = merge(nblk, gs / wpb, ng == 1)   ! blocks per group (the last group may be shorter)
+    nch = (max(nblk, nbg * ng) + vb - 1) / vb
+    allocate(xt(vb, wpb, nb, nch), d(vb * nch, nb), e(vb * nch), t(max(ng, 2)), h0(vb * nch), h1(vb * nch))
+    ! Chunks of vb blocks: xt(i, l, c, ch) = x(16(b-1)+l, c) * 2**-half_shift(lane l within its half) for block
+    ! b = vb(ch-1)+i; zero past k. Within a chunk every operand is at a constant offset from one base address.
+    xt = 0.0_real32
+    do c = 1, nb
+      do b = 1, nblk
+        do l = 1, wpb
+          col = (b - 1) * wpb + l
+          if (col <= k) xt(mod(b - 1, vb) + 1, l, c, (b - 1) / vb + 1) = x(col, c) * half_scale(mod(l - 1, 8) + 1)
+        end do
+      end do
+    end do
+    ! Blocks past the row are zero codes against zero x: their partial dots are exact zeros, so every group can be
+    ! summed as nbg blocks.
+    h0 = 0
+    h1 = 0
+    do row = 1, n
+      call row_halves(packed(1, row), nblk, h0, h1)
+      c = 0
+      do while (c + 4 <= nb)
+        call dot_tile4(h0, h1, xt, nb, nch, c, d)
+        c = c + 4
+      end do
+      if (c + 2 <= nb) then
+        call dot_tile2(h0, h1, xt, nb, nch, c, d)
+        c = c + 2
+      end if
+      if (c + 1 <= nb) call dot_tile1(h0, h1, xt, nb, nch, c, d)
+      do c = 1, nb
+        call segment_sums(d(:, c), e, nbg, ng)
+        do j = 1, ng
+          t(j) = zeros(j, row) * sx(j, c) + scales(j, row) * d(j, c)
+        end do
+        call segment_sums(t, e, ng, 1)
+        y(row, c) = t(1)
+      end do
+    end do
+  end subroutine gemm_fast
+
+  ! d(b, c0+1) = sum over the 16 lanes of block b of xt * L (x already scaled by 2**-half_shift).
+  pure subroutine dot_tile1(h0, h1, xt, nb, nch, c0, d)
+    integer(int32), intent(in) :: nb, nch, c0
+    integer(int32), intent(in) :: h0(vb, nch), h1(vb, nch)
+    real(real32), intent(in) :: xt(vb, wpb, nb, nch)
+    real(real32), intent(inout) :: d(vb, nch, nb)
+    real(real32) :: a1, a2, a3, a4
+    integer(int32) :: ch, i, l
+    do ch = 1, nch
+      do i = 1, vb
+        a1 = 0.0_real32
+        a2 = 0.0_real32
+        a3 = 0.0_real32
+        a4 = 0.0_real32
+        !GCC$ unroll 4
+        do l = 1, 4
+          a1 = a1 + xt(i, l, c0 + 1, ch) * real(iand(h0(i, ch), half_mask(l)), real32)
+          a2 = a2 + xt(i, l + 4, c0 + 1, ch) * real(iand(h0(i, ch), half_mask(l + 4)), real32)
+          a3 = a3 + xt(i, l + 8, c0 + 1, ch) * real(iand(h1(i, ch), half_mask(l)), real32)
+          a4 = a4 + xt(i, l + 12, c0 + 1, ch) * real(iand(h1(i, ch), half_mask(l + 4)), real32)
+        end do
+        d(i, ch, c0 + 1) = (a1 + a2) + (a3 + a4)
+      end do
+    end do
+  end subroutine dot_tile1
+
+  pure subroutine dot_tile2(h0, h1, xt, nb, nch, c0, d)
+    integer(int32), intent(in) :: nb, nch, c0
+    integer(int32), intent(in) :: h0(vb, nch), h1(vb, nch)
+    real(real32), intent(in) :: xt(vb, wpb, nb, nch)
+    real(real32), intent(inout) :: d(vb, nch, nb)
+    real(real32) :: a1, a2, b1, b2, t0, t1
+    integer(int32) :: ch, i, l
+    do ch = 1, nch
+      do i = 1, vb
+        a1 = 0.0_real32
+        a2 = 0.0_real32
+        b1 = 0.0_real32
+        b2 = 0.0_real32
+        !GCC$ unroll 8
+        do l = 1, 8
+          t0 = real(iand(h0(i, ch), half_mask(l)), real32)
+          t1 = real(iand(h1(i, ch), half_mask(l)), real32)
+          a1 = a1 + xt(i, l, c0 + 1, ch) * t0
+          a2 = a2 + xt(i, l + 8, c0 + 1, ch) * t1
+          b1 = b1 + xt(i, l, c0 + 2, ch) * t0
+          b2 = b2 + xt(i, l + 8, c0 + 2, ch) * t1
+        end do
+        d(i, ch, c0 + 1) = a1 + a2
+        d(i, ch, c0 + 2) = b1 + b2
+      end do
+    end do
+  end subroutine dot_tile2
+
+  pure subroutine dot_tile4(h0, h1, xt, nb, nch, c0, d)
+    integer(int32), intent(in) :: nb, nch, c0
+    integer(int32), intent(in) :: h0(vb, nch), h1(vb, nch)
+    real(real32), intent(in) :: xt(vb, wpb, nb, nch)
+    real(real32), intent(inout) :: d(vb, nch, nb)
+    real(real32) :: a1, a2, b1, b2, c1, c2, d1, d2, t0, t1
+    integer(int32) :: ch, i, l
+    do ch = 1, nch
+      do i = 1, vb
+        a1 = 0.0_real32
+        a2 = 0.0_real32
+        b1 = 0.0_real32
+        b2 = 0.0_real32
+        c1 = 0.0_real32
+        c2 = 0.0_real32
+        d1 = 0.0_real32
+        d2 = 0.0_real32
+        !GCC$ unroll 8
+        do l = 1, 8
+          t0 = real(iand(h0(i, ch), half_mask(l)), real32)
+          t1 = real(iand(h1(i, ch), half_mask(l)), real32)
+          a1 = a1 + xt(i, l, c0 + 1, ch) * t0
+          a2 = a2 + xt(i, l + 8, c0 + 1, ch) * t1
+          b1 = b1 + xt(i, l, c0 + 2, ch) * t0
+          b2 = b2 + xt(i, l + 8, c0 + 2, ch) * t1
+          c1 = c1 + xt(i, l, c0 + 3, ch) * t0
+          c2 = c2 + xt(i, l + 8, c0 + 3, ch) * t1
+          d1 = d1 + xt(i, l, c0 + 4, ch) * t0
+          d2 = d2 + xt(i, l + 8, c0 + 4, ch) * t1
+        end do
+        d(i, ch, c0 + 1) = a1 + a2
+        d(i, ch, c0 + 2) = b1 + b2
+        d(i, ch, c0 + 3) = c1 + c2
+        d(i, ch, c0 + 4) = d1 + d2
+      end do
+    end do
+  end subroutine dot_tile4
+
+  ! Portable path: byte-by-byte block reader, unscaled x (any processor, any finite x).
+  subroutine gemm_portable(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+    real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(inout) :: y(n, nb)
+    real(real32) :: acc(nb), lat(wpb)
+    integer(int32) :: row, j, b, b0, b1, c0, c, kk
+    do row = 1, n
+      do j = 1, ng
+        acc = 0.0_real32
+        call group_blocks(j, gs, k, b0, b1)
+        do b = b0, b1
+          call lattice_codes_of_block(packed(b * bpb + 1:(b + 1) * bpb, row), lat)
+          c0 = b * wpb
+          kk = min(wpb, k - c0)
+          do c = 1, nb
+            acc(c) = acc(c) + sum(x(c0 + 1:c0 + kk, c) * lat(1:kk))
+          end do
+        end do
+        y(row, :) = y(row, :) + zeros(j, row) * sx(j, :) + scales(j, row) * acc
+      end do
+    end do
+  end subroutine gemm_portable
 
 end module q35_matmul
