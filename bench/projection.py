@@ -204,6 +204,9 @@ FORMATS: dict[str, Format] = {f.id: f for f in [
     Format("nf4", "NF4 (bnb, bs64+DQ)", "bitsandbytes NF4, blocksize 64, double quantization (8-bit absmax, fp32 "
            "absmax per 256 blocks; QLoRA paper sect. 3) + per-tensor codes", nf4_nbytes),
     _q35_format(64), _q35_format(128), _q35_format(256), _q35_format(None),
+    Format("q35c-g128", "q35 compact g128", "SPEC.md sect. 8 via pyref.encoded_nbytes(N, K, 128, 'compact') (7 bytes "
+           "per 16 weights + fp16 row scale + 10-bit group codes)",
+           lambda n, k: int(pyref.encoded_nbytes(n, k, 128, "compact")["total"])),
 ]}
 FORMAT_ALIASES = {"q35": f"q35-g{pyref.DEFAULT_GROUP_SIZE}", "int4": "int4-g128", "bf16": "fp16"}
 
