@@ -497,7 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     p.add_argument("--out", default=str(OUT_DIR))
+    p.add_argument("--report-only", action="store_true", help="rewrite tables/figures from OUT/workers.json")
     a = p.parse_args(argv)
+    if a.report_only:
+        saved = json.loads((Path(a.out) / "workers.json").read_text())
+        write_all(saved["results"], saved["provenance"], Path(a.out))
+        return 0
     if a.worker:
         res = worker(json.loads(Path(a.worker[0]).read_text()))
         Path(a.worker[1]).write_text(json.dumps(res))
@@ -687,15 +692,21 @@ def sanity_checks(t: dict) -> list[str]:
                     elif pt["mean_diff"] < 0:
                         out.append(f"note {model}: {LABEL[lo]} perplexity {a['ppl']['ppl']:.3f} below {LABEL[hi]} "
                                    f"{b['ppl']['ppl']:.3f}, within noise (paired p={pt['p']:.3g})")
+                wa, wb = a.get("block_linear_bytes"), b.get("block_linear_bytes")
+                if wa and wb and wa >= wb:
+                    out.append(f"FLAG {model}: block-linear weight bytes do not decrease with bits: {LABEL[lo]} "
+                               f"{wa / 1e6:.1f} MB >= {LABEL[hi]} {wb / 1e6:.1f} MB")
                 if a.get("weight_bytes") and b.get("weight_bytes") and a["weight_bytes"] >= b["weight_bytes"]:
-                    out.append(f"FLAG {model}: weight bytes do not decrease with bits: {LABEL[lo]} "
-                               f"{a['weight_bytes'] / 1e6:.1f} MB >= {LABEL[hi]} {b['weight_bytes'] / 1e6:.1f} MB")
+                    out.append(f"note {model}: whole-model weight bytes {LABEL[lo]} {a['weight_bytes'] / 1e6:.1f} MB "
+                               f">= {LABEL[hi]} {b['weight_bytes'] / 1e6:.1f} MB (only block linears change precision; "
+                               f"embeddings/lm_head keep {LABEL[lo]}'s model dtype)")
                 pa = {c["batch"]: c.get("peak_rss_bytes") for c in a.get("configs", [])}
                 pb = {c["batch"]: c.get("peak_rss_bytes") for c in b.get("configs", [])}
                 for bb in sorted(set(pa) & set(pb)):
                     if pa[bb] and pb[bb] and pa[bb] >= pb[bb]:
                         out.append(f"FLAG {model} batch {bb}: peak RSS does not decrease with bits: {LABEL[lo]} "
-                                   f"{pa[bb] / 2**20:.0f} MiB >= {LABEL[hi]} {pb[bb] / 2**20:.0f} MiB")
+                                   f"{pa[bb] / 2**20:.0f} MiB >= {LABEL[hi]} {pb[bb] / 2**20:.0f} MiB (whole process; "
+                                   "non-block weights keep each configuration's model dtype)")
     for row in t["derived"]:
         if _num(row.get("speedup_decode_tok_s")) and row["speedup_decode_tok_s"] < 1:
             sig = row.get("welch_p_decode_tok_s")
@@ -823,6 +834,7 @@ def write_all(results: list[dict], prov: dict, out: Path) -> None:
     from bench import machine
 
     out.mkdir(parents=True, exist_ok=True)
+    (out / "workers.json").write_text(json.dumps({"results": results, "provenance": prov}, default=str))
     t = tables_from_results(results)
 
     def dump(name, rows):
@@ -846,7 +858,7 @@ def write_all(results: list[dict], prov: dict, out: Path) -> None:
     acc_rows, eff_rows, tr_rows = [], [], []
     for (m, p), r in t["by"].items():
         if r.get("unavailable"):
-            eff_rows.append([m, LABEL[p]] + [UNAVAILABLE] * 7)
+            eff_rows.append([m, LABEL[p]] + [UNAVAILABLE] * 9)
             continue
         b = min(c["batch"] for c in r["configs"])
         cfg = next(c for c in r["configs"] if c["batch"] == b)
@@ -860,7 +872,8 @@ def write_all(results: list[dict], prov: dict, out: Path) -> None:
                          _fmt(_med(t, m, p, b, "prefill_tok_s"), ".1f"), _fmt(_med(t, m, p, b, "decode_tok_s"), ".2f"),
                          _fmt(1e3 * _med(t, m, p, b, "tpot_s"), ".1f"), _fmt(_med(t, m, p, b, "e2e_s"), ".2f"),
                          _fmt((cfg.get("peak_rss_bytes") or math.nan) / 2**20, ".0f"),
-                         _fmt(r["weight_bytes"] / 1e6, ".1f"), _fmt(en, ".1f") if _num(en) else UNAVAILABLE])
+                         _fmt(r["weight_bytes"] / 1e6, ".1f"), _fmt(r["block_linear_bytes"] / 1e6, ".1f"),
+                         _fmt(en, ".1f") if _num(en) else UNAVAILABLE])
     for d in t["derived"]:
         if d["batch"] != min(c["batch"] for c in t["by"][(d["model"], d["precision"])]["configs"]):
             continue
@@ -871,7 +884,7 @@ def write_all(results: list[dict], prov: dict, out: Path) -> None:
                         _fmt(d["energy_reduction_pct"], ".1f") if _num(d["energy_reduction_pct"]) else UNAVAILABLE,
                         _fmt(d["welch_p_decode_tok_s"], ".3g"), _fmt(d["cohens_d_decode_tok_s"], ".2f")])
     eff_head = ["model", "precision", "TTFT ms", "prefill tok/s", "decode tok/s", "TPOT ms", "e2e s", "peak RSS MiB",
-                "weights MB", "energy J"]
+                "weights MB", "block linears MB", "energy J"]
     acc_head = ["model", "precision", "bits (block linears)", "perplexity", "bits/byte", "ppl change % vs FP32",
                 "paired p (per-window NLL)"]
     tr_head = ["model", "precision", "decode speed-up", "TTFT speed-up", "peak-RSS reduction %",

@@ -160,6 +160,6 @@ def test_derived_tables_and_sanity_flags():
     flags = "\n".join(sanity_checks(t))
     assert "INT8 dyn decodes slower than FP32" in flags
     assert "INT8 dyn (8 bits) has better perplexity than FP32" in flags
-    assert "weight bytes do not decrease with bits: INT8 dyn" in flags
+    assert "block-linear weight bytes do not decrease with bits: INT8 dyn" in flags
     assert "q35" not in flags.split("INT8")[0] or "q35 decodes slower" not in flags
     assert pareto([(1, 5), (2, 3), (3, 4), (0.5, 9)]) == [True, True, False, True]
