@@ -131,6 +131,14 @@ contains
     integer(int32), intent(in) :: m0, ns
     integer(int32) :: m, j
     m = m0
+    if (m == 8) then              ! the default group size: the same pairwise tree in one pass
+      do j = 1, ns
+        e(j) = ((a(8 * j - 7) + a(8 * j - 6)) + (a(8 * j - 5) + a(8 * j - 4))) &
+               + ((a(8 * j - 3) + a(8 * j - 2)) + (a(8 * j - 1) + a(8 * j)))
+      end do
+      a(1:ns) = e(1:ns)
+      return
+    end if
     do while (m > 1 .and. mod(m, 2) == 0)
       call pair_step(a, e, (m / 2) * ns)
       m = m / 2
@@ -153,13 +161,18 @@ contains
     real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
     integer(int8), intent(in) :: packed(p, n)
     real(real32), intent(inout) :: y(n, nb)
-    real(real32), allocatable :: xt(:, :, :, :), d(:, :), e(:), t(:)
+    real(real32), allocatable, target :: d(:, :)
+    real(real32), allocatable :: xt(:, :, :, :), e(:), t(:)
+    real(real32), pointer, contiguous :: dflat(:)
     integer(int32), allocatable :: h0(:), h1(:)
     integer(int32) :: nblk, nbg, nch, row, c, j, l, b, col
+    logical :: flat
     nblk = p / bpb
     nbg = merge(nblk, gs / wpb, ng == 1)   ! blocks per group (the last group may be shorter)
     nch = (max(nblk, nbg * ng) + vb - 1) / vb
-    allocate(xt(vb, wpb, nb, nch), d(vb * nch, nb), e(vb * nch), t(max(ng, 2)), h0(vb * nch), h1(vb * nch))
+    flat = mod(vb * nch, nbg) == 0
+    allocate(xt(vb, wpb, nb, nch), d(vb * nch, nb), e(vb * nch * nb), t(max(ng, 2)), h0(vb * nch), h1(vb * nch))
+    dflat(1:vb * nch * nb) => d
     ! Chunks of vb blocks: xt(i, l, c, ch) = x(16(b-1)+l, c) * 2**-half_shift(lane l within its half) for block
     ! b = vb(ch-1)+i; zero past k. Within a chunk every operand is at a constant offset from one base address.
     xt = 0.0_real32
@@ -187,14 +200,27 @@ contains
         c = c + 2
       end if
       if (c + 1 <= nb) call dot_tile1(h0, h1, xt, nb, nch, c, d)
-      do c = 1, nb
-        call segment_sums(d(:, c), e, nbg, ng)
-        do j = 1, ng
-          t(j) = zeros(j, row) * sx(j, c) + scales(j, row) * d(j, c)
+      if (flat) then
+        ! every column's blocks are whole groups: reduce all columns in one pass (group j of column c lands at
+        ! flat index (c-1)*(vb*nch/nbg) + j)
+        call segment_sums(dflat, e, nbg, vb * nch * nb / nbg)
+        do c = 1, nb
+          do j = 1, ng
+            t(j) = zeros(j, row) * sx(j, c) + scales(j, row) * dflat((c - 1) * (vb * nch / nbg) + j)
+          end do
+          call segment_sums(t, e, ng, 1)
+          y(row, c) = t(1)
         end do
-        call segment_sums(t, e, ng, 1)
-        y(row, c) = t(1)
-      end do
+      else
+        do c = 1, nb
+          call segment_sums(d(:, c), e, nbg, ng)
+          do j = 1, ng
+            t(j) = zeros(j, row) * sx(j, c) + scales(j, row) * d(j, c)
+          end do
+          call segment_sums(t, e, ng, 1)
+          y(row, c) = t(1)
+        end do
+      end if
     end do
   end subroutine gemm_fast
 

@@ -145,3 +145,18 @@ def test_untied_model_roundtrip(tmp_path):
     ids = torch.randint(0, 96, (2, 5), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         assert torch.equal(m(ids).logits, m2(ids).logits)
+
+
+@pytest.mark.parametrize("n,k,g", [(37, 1000, 128), (19, 4096, 128), (8, 300, 48), (5, 2048, 256), (3, 530, None)])
+@pytest.mark.parametrize("batch", [1, 2, 3, 5, 8, 9])
+def test_fused_kernel_wide_rows_within_spec_bound(n, k, g, batch):
+    """Rows wider than the equivalence suite's (K up to 4096): every batch tiling (1, 2, 4 columns) and group
+    layout (8 blocks per group, 3, 16, one group per row) of the fast path, against binary64 x @ W_hat.T."""
+    rng = np.random.default_rng(k * 31 + batch)
+    w = (rng.standard_normal((n, k)) * rng.uniform(0.01, 3.0)).astype(np.float32)
+    qt = bridge.quantize(w, g)
+    x = (rng.standard_normal((batch, k)) * 10.0 ** rng.uniform(-3, 3, (batch, 1))).astype(np.float32)
+    y = bridge.matmul(x[0] if batch == 1 else x, qt).reshape(batch, n).astype(np.float64)
+    exact = x.astype(np.float64) @ bridge.dequantize(qt).astype(np.float64).T
+    tol = matmul_tolerance(x, qt, bridge.unpack_codes(qt.packed, k))
+    assert np.all(np.abs(y - exact) <= tol), float(np.max(np.abs(y - exact) / tol))
