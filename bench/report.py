@@ -10,23 +10,29 @@ import numpy as np
 import pyref
 
 TARGET_BPW = 3.6
-ANCHORS_3BIT = ("INT3 g64", "HQQ 3-bit g64", "Q3_K pure")
+ANCHORS_3BIT = ("int3_g64", "HQQ 3-bit g64", "Q3_K pure (rows)", "Q3_K (flat blocks)", "llama.cpp Q3_K_S")
 
 
 def quality_row(name, r, res, base, kind) -> dict:
     """One method on SmolLM2: sizes, weight error, perplexity and a paired test over windows vs FP32."""
     from scipy import stats
 
+    row = {"method": name, "kind": kind, "bpw": r["bpw"], "x_vs_fp16": 16 / r["bpw"], "x_vs_fp32": 32 / r["bpw"],
+           "rel_rmse": r["rel_rmse"], "max_abs_err": r["max_abs_err"], "ppl": float("nan"), "bpb": float("nan"),
+           "dppl_pct": float("nan"), "paired_p_vs_fp32": float("nan"), "tokens": 0,
+           "quantize_s": r["quantize_s"], "eval_s": 0.0, "notes": r.get("notes", "")}
+    if res is None:  # RMSE-only row
+        row["notes"] = (row["notes"] + "; perplexity not evaluated (RMSE table only)").lstrip("; ")
+        return row
     diff = res.nll - base.nll
     p = float(stats.ttest_rel(res.nll, base.nll).pvalue) if np.any(diff != 0) else 1.0
-    return {"method": name, "kind": kind, "bpw": r["bpw"], "x_vs_fp16": 16 / r["bpw"], "x_vs_fp32": 32 / r["bpw"],
-            "rel_rmse": r["rel_rmse"], "max_abs_err": r["max_abs_err"], "ppl": res.ppl, "bpb": res.bpb,
-            "dppl_pct": 100 * (res.ppl / base.ppl - 1), "paired_p_vs_fp32": p, "tokens": res.total_tokens,
-            "quantize_s": r["quantize_s"], "eval_s": res.seconds, "notes": r.get("notes", "")}
+    row.update(ppl=res.ppl, bpb=res.bpb, dppl_pct=100 * (res.ppl / base.ppl - 1), paired_p_vs_fp32=p,
+               tokens=res.total_tokens, eval_s=res.seconds)
+    return row
 
 
 def best_q35_under(rows: list[dict], bpw: float) -> dict | None:
-    cands = [r for r in rows if r["kind"] == "q35" and r["bpw"] <= bpw]
+    cands = [r for r in rows if r["kind"] == "q35" and r["bpw"] <= bpw and r["tokens"]]
     return min(cands, key=lambda r: r["ppl"]) if cands else None
 
 
@@ -81,7 +87,7 @@ def targets(rows: list[dict], front: set[str]) -> list[str]:
         verdict = "MET" if best["ppl"] < a["ppl"] else "MISSED"
         out.append(f"  vs {anchor} ({a['bpw']:.4f} bpw, ppl {a['ppl']:.3f}): {verdict}, "
                    f"ppl difference {best['ppl'] - a['ppl']:+.3f} ({100 * (best['ppl'] / a['ppl'] - 1):+.2f}%)")
-    window = [r for r in rows if 3.0 <= r["bpw"] <= 4.5]
+    window = [r for r in rows if 3.0 <= r["bpw"] <= 4.5 and r["tokens"]]
     for r in sorted((r for r in window if r["kind"] == "q35"), key=lambda r: r["bpw"]):
         dominated_by = [o["method"] for o in window if o["bpw"] <= r["bpw"] and o["ppl"] < r["ppl"]
                         and o["method"] != r["method"]]
@@ -97,7 +103,7 @@ def figures(out: Path, rows, synthetic, memory, front) -> None:
     colors = {"q35": "tab:red", "baseline": "tab:blue", "anchor": "tab:green"}
     # perplexity vs bits, Pareto front drawn
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    pts = [r for r in rows if r["bpw"] <= 9]
+    pts = [r for r in rows if r["bpw"] <= 9 and r["tokens"]]
     for r in pts:
         ax.scatter(r["bpw"], r["ppl"], c=colors[r["kind"]], s=60 if r["method"] in front else 25,
                    edgecolors="black" if r["method"] in front else "none", zorder=3)
@@ -198,7 +204,7 @@ def write_all(out: Path, rows, synthetic, memory, evalset, info, pareto_front, c
 
     prov = provenance()
     line = provenance_line(prov)
-    front = pareto_front([(r["method"], r["bpw"], r["ppl"]) for r in rows if 3.0 <= r["bpw"] <= 4.5])
+    front = pareto_front([(r["method"], r["bpw"], r["ppl"]) for r in rows if 3.0 <= r["bpw"] <= 4.5 and r["tokens"]])
     for r in rows:
         r["pareto_3_4.5"] = r["method"] in front
     write_csv(out / "quality.csv", rows, line)
