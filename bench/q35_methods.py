@@ -45,6 +45,7 @@ CONFIGS = [
     Q35Config("q35 row minmax", None),
     Q35Config("q35 g128 compact", 128, "compact"),
     Q35Config("q35 g128 compact+imp", 128, "compact", use_importance=True),
+    Q35Config("q35 g192 compact+imp", 192, "compact", use_importance=True),
     Q35Config("q35 g224 compact+imp+perm", 224, "compact", use_importance=True, permute=True),
     Q35Config("q35 g128 compact+imp+perm", 128, "compact", use_importance=True, permute=True),
     Q35Config("q35 g64 compact+imp+perm", 64, "compact", use_importance=True, permute=True),

@@ -14,8 +14,7 @@ import numpy as np
 import pyref
 from pyref.q35 import (DEFAULT_GROUP_SIZE, QTensor, all_in_bits_per_weight, effective_group_size,  # noqa: F401
                        encoded_nbytes, num_groups, payload_bytes_per_row)
-from pyref.validate import (check_codes, check_group_size, check_importance, check_packed, check_qtensor,
-                            check_scale_format, check_weight, check_x)
+from pyref.validate import check_codes, check_packed, check_qtensor, check_x
 
 from . import build as _build
 
@@ -78,15 +77,8 @@ def _f16_exact(a: np.ndarray, what: str) -> np.ndarray:
 def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
              importance=None, permute: bool = False) -> QTensor:
     """SPEC §3 ("f16": min-max grid) or §8 ("compact": importance-weighted search); see pyref.quantize."""
-    w = check_weight(weight)
+    w, g, imp, perm = pyref.q35.prepare_quantize(weight, group_size, scale_format, importance, permute)
     n_rows, k = w.shape
-    g = effective_group_size(k, check_group_size(group_size))
-    check_scale_format(scale_format)
-    imp = check_importance(importance, k)
-    perm = None
-    if permute:
-        perm = pyref.importance_permutation(imp)
-        w, imp = np.ascontiguousarray(w[:, perm]), np.ascontiguousarray(imp[perm])
     ng, p = num_groups(k, g), payload_bytes_per_row(k)
     if scale_format == "f16":
         packed, scales, zeros, info = _k.q35_quantize(w.T, g, ng, p)

@@ -303,19 +303,26 @@ def expand_compact(row_scales: np.ndarray, group_codes: np.ndarray) -> tuple[np.
     return (d * sc).astype(np.float32), (-(zp * (d * sc))).astype(np.float32)
 
 
+def prepare_quantize(weight, group_size, scale_format, importance, permute):
+    """Validated inputs of quantize, shared by pyref and bridge: (W in stored column order, effective group size,
+    importance in stored order, perm or None)."""
+    w = check_weight(weight)
+    g = effective_group_size(w.shape[1], check_group_size(group_size))
+    check_scale_format(scale_format)
+    imp = check_importance(importance, w.shape[1])
+    perm = None
+    if permute:
+        perm = importance_permutation(imp)
+        w, imp = np.ascontiguousarray(w[:, perm]), np.ascontiguousarray(imp[perm])
+    return w, g, imp, perm
+
+
 def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
              importance=None, permute: bool = False) -> QTensor:
     """SPEC §3 (scale_format "f16": min-max grid, binary16 scale and zero) or §8 ("compact": importance-weighted
     search over 6-bit scale codes and 4-bit zero points). permute=True stores importance_permutation(importance)."""
-    w = check_weight(weight)
+    w, g, imp, perm = prepare_quantize(weight, group_size, scale_format, importance, permute)
     n_rows, k = w.shape
-    g = effective_group_size(k, check_group_size(group_size))
-    check_scale_format(scale_format)
-    imp = check_importance(importance, k)
-    perm = None
-    if permute:
-        perm = importance_permutation(imp)
-        w, imp = np.ascontiguousarray(w[:, perm]), imp[perm]
     a = imp.astype(np.float64).tolist()
     rows, params, row_scales = [], [], []
     for row in w.astype(np.float64).tolist():
