@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("safetensors")
+import torch
+import transformers
+import safetensors  # noqa: F401
 
 import bridge  # noqa: E402
 import pyref  # noqa: E402

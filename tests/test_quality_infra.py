@@ -130,7 +130,7 @@ def test_quantize_layers_aggregates_bits():
 # ---------------------------------------------------------------------------------------------------------
 # perplexity
 
-torch = pytest.importorskip("torch")
+import torch
 from bench import perplexity as P  # noqa: E402
 
 
@@ -168,7 +168,7 @@ def test_uniform_logits_perplexity_is_vocab_size(bos):
 
 
 def _tiny_llama(seed=0):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                                    tie_word_embeddings=True)
@@ -215,8 +215,8 @@ def test_block_linears_and_swapped_weights_restore():
 
 
 def _tiny_bpe():
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
+    import tokenizers
+    import transformers
     from tokenizers import decoders, models, pre_tokenizers, trainers
     tok = tokenizers.Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -343,7 +343,7 @@ def test_missing_package_is_one_line():
 # anchors (only when the optional packages are already installed; never installs here)
 
 def test_gguf_block_linears_unpermutes_q_and_k(tmp_path):
-    gguf = pytest.importorskip("gguf")
+    import gguf
     from bench import anchors as A
     heads, kv, hd, d = 4, 2, 8, 32
     q = _w(heads * hd, d, seed=3)
