@@ -14,7 +14,6 @@ Outputs go to bench/results/tables/ (CSV, LaTeX, markdown, PNG+PDF), each with a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time

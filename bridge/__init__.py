@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import pyref
-from pyref.q35 import (DEFAULT_GROUP_SIZE, QTensor, all_in_bits_per_weight, effective_group_size,  # noqa: F401
+from pyref.q35 import (DEFAULT_GROUP_SIZE, QTensor, all_in_bits_per_weight,  # noqa: F401
                        encoded_nbytes, num_groups, payload_bytes_per_row)
 from pyref.validate import check_codes, check_packed, check_qtensor, check_x
 
