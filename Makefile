@@ -10,7 +10,7 @@ export HYPOTHESIS_PROFILE
 
 help:
 	@echo "make setup      install gfortran (apt) and the dev extras"
-	@echo "make build      compile the Fortran kernels into the f2py extension (bridge/_ext)"
+	@echo "make build      (re)compile the Fortran kernels of the editable install (meson-python, build/)"
 	@echo "make verify     build + Lean (or SKIPPED) + the whole test suite  <- the test command"
 	@echo "make tables     compression/RMSE + perplexity tables on SmolLM2     <- the main job"
 	@echo "make bench      end-to-end CPU benchmark (quick; FULL=1 for the full protocol)"
@@ -27,20 +27,25 @@ $(STAMPS)/gfortran: | $(STAMPS)
 	    echo "ERROR: could not install gfortran. Install it yourself: sudo apt-get install -y gfortran"; exit 1; }; }
 	@touch $@
 
-$(STAMPS)/dev: pyproject.toml $(STAMPS)/gfortran
-	$(PIP) install -q -e ".[dev,projection]"
+# An editable meson-python install (as NumPy/SciPy develop): `import q35` recompiles what changed in build/.
+BUILD_DEPS := "meson-python>=0.15" "meson>=1.2" ninja "numpy>=1.26"
+EDITABLE   := $(PIP) install -q --no-build-isolation -e
+
+$(STAMPS)/dev: pyproject.toml meson.build $(STAMPS)/gfortran
+	$(PIP) install -q $(BUILD_DEPS)
+	$(EDITABLE) ".[dev,projection]"
 	@touch $@
 
 $(STAMPS)/tables: pyproject.toml $(STAMPS)/dev
-	$(PIP) install -q -e ".[tables]"
+	$(EDITABLE) ".[tables]"
 	@touch $@
 
 $(STAMPS)/projection: pyproject.toml $(STAMPS)/dev
-	$(PIP) install -q -e ".[projection]"
+	$(EDITABLE) ".[projection]"
 	@touch $@
 
 $(STAMPS)/bench: pyproject.toml $(STAMPS)/dev
-	$(PIP) install -q -e ".[bench]"
+	$(EDITABLE) ".[bench]"
 	@touch $@
 
 setup: $(STAMPS)/dev
@@ -48,14 +53,14 @@ setup-tables: $(STAMPS)/tables
 setup-bench: $(STAMPS)/bench
 
 build: setup
-	$(PYTHON) bridge/build.py
+	MESONPY_EDITABLE_VERBOSE=1 $(PYTHON) -c "import q35; print('q35 kernels ready:', q35.kernels.__file__)"
 
-# The same kernels with run-time checks (bounds, etc.), in their own build folder.
+# The same kernels with run-time checks (bounds, etc.), in .cache/fcheck/.
 build-fcheck: setup
-	Q35_FCHECK=1 $(PYTHON) bridge/build.py
+	$(PYTHON) tests/fortran_build.py --fcheck
 
 fortran-lint: setup
-	$(PYTHON) bridge/build.py --lint
+	$(PYTHON) tests/fortran_build.py --lint
 
 lean:
 	@if command -v lake >/dev/null 2>&1; then \
@@ -66,7 +71,8 @@ lean:
 
 test: build build-fcheck fortran-lint
 	$(PYTHON) -m pytest -q tests
-	Q35_FCHECK=1 HYPOTHESIS_PROFILE=dev $(PYTHON) -m pytest -q tests/test_equivalence.py
+	Q35_KERNEL_EXTENSION=$$($(PYTHON) tests/fortran_build.py --fcheck) HYPOTHESIS_PROFILE=dev \
+	  $(PYTHON) -m pytest -q tests/test_equivalence.py
 
 verify: build lean test
 
@@ -80,4 +86,4 @@ projection: $(STAMPS)/projection
 	$(PYTHON) -m bench.projection --all $(ARGS)
 
 clean:
-	rm -rf bridge/_ext .cache/stamps build *.egg-info
+	rm -rf build .cache/stamps .cache/fcheck

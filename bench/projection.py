@@ -7,7 +7,7 @@ still modelled from them. Inputs:
 * bench/catalog/hardware.json, models.json, published.json: data with a `source` on every entry (the loaders
   raise ValueError on an entry without one);
 * storage formulas for FP16, INT8, INT4 g128 and NF4 written below; q35 sizes come from
-  `pyref.encoded_nbytes` per layer shape (padding and group count depend on K).
+  `qfmt.encoded_nbytes` per layer shape (padding and group count depend on K).
 
 The model (per decode step of `batch` streams at `context` tokens of history):
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import pyref
+from q35 import format as qfmt
 
 from . import machine
 
@@ -184,14 +184,14 @@ def nf4_nbytes(n: int, k: int, blocksize: int = 64, nested_blocksize: int = 256)
 
 def q35_nbytes(group_size: int | None) -> Callable[[int, int], int]:
     def f(n: int, k: int) -> int:
-        return int(pyref.encoded_nbytes(n, k, group_size)["total"])
+        return int(qfmt.encoded_nbytes(n, k, group_size)["total"])
     return f
 
 
 def _q35_format(g: int | None) -> Format:
     tag = f"g{g}" if g else "row"
     return Format(f"q35-{tag}", f"q35 {tag}",
-                  f"SPEC.md sect. 4 via pyref.encoded_nbytes(N, K, {g}) (7 bytes per 16 weights + fp16 scale and "
+                  f"SPEC.md sect. 4 via qfmt.encoded_nbytes(N, K, {g}) (7 bytes per 16 weights + fp16 scale and "
                   f"zero per group)", q35_nbytes(g))
 
 
@@ -204,11 +204,11 @@ FORMATS: dict[str, Format] = {f.id: f for f in [
     Format("nf4", "NF4 (bnb, bs64+DQ)", "bitsandbytes NF4, blocksize 64, double quantization (8-bit absmax, fp32 "
            "absmax per 256 blocks; QLoRA paper sect. 3) + per-tensor codes", nf4_nbytes),
     _q35_format(64), _q35_format(128), _q35_format(256), _q35_format(None),
-    Format("q35c-g128", "q35 compact g128", "SPEC.md sect. 8 via pyref.encoded_nbytes(N, K, 128, 'compact') (7 bytes "
+    Format("q35c-g128", "q35 compact g128", "SPEC.md sect. 8 via qfmt.encoded_nbytes(N, K, 128, 'compact') (7 bytes "
            "per 16 weights + fp16 row scale + 10-bit group codes)",
-           lambda n, k: int(pyref.encoded_nbytes(n, k, 128, "compact")["total"])),
+           lambda n, k: int(qfmt.encoded_nbytes(n, k, 128, "compact")["total"])),
 ]}
-FORMAT_ALIASES = {"q35": f"q35-g{pyref.DEFAULT_GROUP_SIZE}", "int4": "int4-g128", "bf16": "fp16"}
+FORMAT_ALIASES = {"q35": f"q35-g{qfmt.DEFAULT_GROUP_SIZE}", "int4": "int4-g128", "bf16": "fp16"}
 
 
 def get_format(name: str) -> Format:

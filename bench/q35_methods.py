@@ -1,8 +1,8 @@
-"""q35 configurations as table methods, quantized on the Fortran path (bridge), with honest all-in sizes.
+"""q35 configurations as table methods, quantized on the Fortran path (q35), with honest all-in sizes.
 
 Each method maps one float32 matrix W[N, K] to a `bench.baselines.Quantized`: the dequantized matrix plus the
 bytes of every stored array (payload, scales/zeros or row scales + packed group codes, permutation), taken from
-the encoder's own size accounting (`pyref.encoded_nbytes`, checked against serialized bytes by the tests).
+the encoder's own size accounting (`q35.encoded_nbytes`, checked against serialized bytes by the tests).
 Importance-aware methods need per-input-channel importance (mean squared activation on calibration text), which
 `collect_input_importance` measures with forward hooks.
 """
@@ -13,8 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-import bridge
-import pyref
+import q35
 from bench.baselines import Quantized
 
 
@@ -56,13 +55,13 @@ BY_NAME = {c.name: c for c in CONFIGS}
 def quantize_matrix(w: np.ndarray, cfg: Q35Config, importance: np.ndarray | None = None) -> Quantized:
     if cfg.use_importance and importance is None:
         raise ValueError(f"{cfg.name} needs calibration importance for this layer")
-    qt = bridge.quantize(w, cfg.group_size, scale_format=cfg.scale_format,
+    qt = q35.quantize(w, cfg.group_size, scale_format=cfg.scale_format,
                          importance=importance if cfg.use_importance else None, permute=cfg.permute)
-    sizes = pyref.encoded_nbytes(*qt.shape, qt.group_size, cfg.scale_format, qt.perm is not None)
+    sizes = q35.encoded_nbytes(*qt.shape, qt.group_size, cfg.scale_format, qt.perm is not None)
     storage = {k: v for k, v in sizes.items() if k != "total" and v}
     if sizes["total"] != qt.nbytes:
         raise RuntimeError("q35 size accounting disagrees with the QTensor")
-    return Quantized(cfg.name, bridge.dequantize(qt), storage, cfg.describe())
+    return Quantized(cfg.name, q35.dequantize(qt), storage, cfg.describe())
 
 
 def method(cfg: Q35Config, importance: Mapping[str, np.ndarray] | None = None) -> Callable[[str, np.ndarray], Quantized]:

@@ -1,7 +1,7 @@
 """Quick real-model quality check: ``python -m bench.quality_smoke``.
 
-Loads SmolLM2-135M-Instruct (float32, from the PyPI GGUF; see bench.data), scores the fixed perplexity protocol
-(bench.perplexity) with the original block linears, then with each method's dequantized block linears swapped
+Loads SmolLM2-135M-Instruct (float32, from the PyPI GGUF; see q35.data), scores the fixed perplexity protocol
+(q35.perplexity) with the original block linears, then with each method's dequantized block linears swapped
 in: INT3 g64 and INT4 g128 min-max RTN (bench.baselines), HQQ 3/4-bit g64 and llama.cpp's Q3_K/Q4_K
 (bench.anchors). Prints one table (method, all-in bpw of the block linears, ppl, bpb, quantize and eval seconds)
 with the protocol and the SHA-256 of the model file, every text and the token windows, and optionally writes all
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anchors, baselines, data, perplexity
+from q35 import data, perplexity
+
+from . import anchors, baselines
 
 # method name -> callable(reference block weights) -> LayerSetResult
 SMOKE_METHODS = {

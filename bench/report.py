@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-import pyref
+from q35 import format as qfmt
+from q35 import reference
 
 TARGET_BPW = 3.6
 ANCHORS_3BIT = ("int3_g64", "HQQ 3-bit g64", "Q3_K pure (rows)", "Q3_K (flat blocks)", "llama.cpp Q3_K_S")
@@ -155,30 +156,30 @@ def figures(out: Path, rows, synthetic, memory, front) -> None:
 
 
 def encoding_figure(path: Path) -> None:
-    """The 7-bit pair and 7-byte block layout, drawn from pyref's constants and pack_block itself."""
+    """The 7-bit pair and 7-byte block layout, drawn from the format's constants and pack_block itself."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n_pairs, pair_bits, n_bytes = pyref.PAIRS_PER_BLOCK, pyref.PAIR_BITS, pyref.BLOCK_BYTES
+    n_pairs, pair_bits, n_bytes = qfmt.PAIRS_PER_BLOCK, qfmt.PAIR_BITS, qfmt.BLOCK_BYTES
     fig, ax = plt.subplots(figsize=(11, 3.2))
     cmap = plt.get_cmap("tab10")
     total_bits = 8 * n_bytes
     for bit in range(total_bits):
         pair = bit // pair_bits
         within = bit % pair_bits
-        lane = "even (4-bit)" if within < pyref.BITS_EVEN else "odd (3-bit)"
-        ax.add_patch(plt.Rectangle((bit, 1), 1, 1, color=cmap(pair), alpha=0.9 if within < pyref.BITS_EVEN else 0.5))
-        ax.text(bit + 0.5, 1.5, f"w{2 * pair + (within >= pyref.BITS_EVEN)}", ha="center", va="center", fontsize=5)
+        lane = "even (4-bit)" if within < qfmt.BITS_EVEN else "odd (3-bit)"
+        ax.add_patch(plt.Rectangle((bit, 1), 1, 1, color=cmap(pair), alpha=0.9 if within < qfmt.BITS_EVEN else 0.5))
+        ax.text(bit + 0.5, 1.5, f"w{2 * pair + (within >= qfmt.BITS_EVEN)}", ha="center", va="center", fontsize=5)
         del lane
     for b in range(n_bytes + 1):
         ax.axvline(8 * b, ymin=0.2, ymax=0.8, c="black", lw=1.5)
         if b < n_bytes:
             ax.text(8 * b + 4, 0.6, f"byte {b}", ha="center", fontsize=8)
-    demo = pyref.pack_block([pyref.encode_pair(min(i * 2, 15), i % 8) for i in range(n_pairs)])
+    demo = reference.pack_block([reference.encode_pair(min(i * 2, 15), i % 8) for i in range(n_pairs)])
     ax.text(0, 2.4, f"{n_pairs} pair codes x {pair_bits} bits = {n_pairs * pair_bits} bits = {n_bytes} bytes for "
-            f"{pyref.WEIGHTS_PER_BLOCK} weights ({pyref.PAYLOAD_BITS_PER_WEIGHT} bits/weight); pair i at bits 7i..7i+6 "
-            f"(low {pyref.BITS_EVEN} = even lane q4, high {pyref.BITS_ODD} = odd lane q3), little-endian. "
+            f"{qfmt.WEIGHTS_PER_BLOCK} weights ({qfmt.PAYLOAD_BITS_PER_WEIGHT} bits/weight); pair i at bits 7i..7i+6 "
+            f"(low {qfmt.BITS_EVEN} = even lane q4, high {qfmt.BITS_ODD} = odd lane q3), little-endian. "
             f"Example bytes: {' '.join(f'{b:02x}' for b in demo)}", fontsize=7)
     ax.set_xlim(-1, total_bits + 1)
     ax.set_ylim(0, 3)
@@ -233,7 +234,7 @@ def write_all(out: Path, rows, synthetic, memory, evalset, info, pareto_front, c
     figures(out, rows, synthetic, memory, front)
     print(md)
     if update_readme:
-        from bridge import readme_blocks
+        from bench import readme_blocks
         text = readme_blocks.README.read_text()
         body = "\n".join([f"Measured by `make tables` ({line}).", "", f"Protocol: {evalset.describe()}", "",
                           caption_note, "", markdown(rows, QUALITY_COLS), "", *[f"    {t}" for t in tgt]])

@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
-    from bench import data, perplexity, report
+    from bench import report
+    from q35 import data, perplexity
 
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,11 @@ EQUIVALENCE = {"examples": 0, "mismatches": 0}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    ext = os.environ.get("Q35_KERNEL_EXTENSION")
+    if ext:
+        import q35
+        assert os.path.samefile(q35.kernels.LOADED_FROM, ext), (q35.kernels.LOADED_FROM, ext)
+        terminalreporter.write_line(f"kernels loaded from {ext}")
     n = EQUIVALENCE["examples"]
     if n:
         terminalreporter.write_line(f"equivalence suite: {n} Hypothesis examples checked Fortran vs pyref, "

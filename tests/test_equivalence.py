@@ -1,4 +1,4 @@
-"""Fortran (through bridge) vs pyref: bit for bit on codes, bytes, scales, zeros and dequantized values;
+"""Fortran (through q35) vs pyref: bit for bit on codes, bytes, scales, zeros and dequantized values;
 matmul within the bound SPEC §5 derives. Every example is counted (conftest prints the total)."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import bridge
-import pyref
+import q35
+import q35.reference as pyref
 from conftest import EQUIVALENCE
 from strategies import activations, codes, group_sizes, matmul_tolerance, weights
 
@@ -25,17 +25,17 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 @given(w=weights(), g=group_sizes)
 def test_quantize_bit_exact(w, g):
-    ref, fast = pyref.quantize(w, g), bridge.quantize(w, g)
+    ref, fast = pyref.quantize(w, g), q35.quantize(w, g)
     same = (ref.shape == fast.shape and ref.group_size == fast.group_size and _same_bits(ref.packed, fast.packed)
             and _same_bits(ref.scales, fast.scales) and _same_bits(ref.zeros, fast.zeros))
     _check(same, f"quantize differs for shape {w.shape}, group {g}")
-    assert np.array_equal(pyref.unpack_codes(ref.packed, w.shape[1]), bridge.unpack_codes(fast.packed, w.shape[1]))
+    assert np.array_equal(pyref.unpack_codes(ref.packed, w.shape[1]), q35.unpack_codes(fast.packed, w.shape[1]))
 
 
 @given(w=weights(), g=group_sizes)
 def test_dequantize_bit_exact(w, g):
-    qt = bridge.quantize(w, g)
-    _check(_same_bits(pyref.dequantize(qt), bridge.dequantize(qt)), f"dequantize differs, shape {w.shape}, group {g}")
+    qt = q35.quantize(w, g)
+    _check(_same_bits(pyref.dequantize(qt), q35.dequantize(qt)), f"dequantize differs, shape {w.shape}, group {g}")
 
 
 @st.composite
@@ -55,25 +55,25 @@ def arbitrary_qtensors(draw):
 @given(arbitrary_qtensors())
 def test_dequantize_bit_exact_any_payload(qc):
     qt, _ = qc
-    _check(_same_bits(pyref.dequantize(qt), bridge.dequantize(qt)), f"dequantize differs, shape {qt.shape}")
+    _check(_same_bits(pyref.dequantize(qt), q35.dequantize(qt)), f"dequantize differs, shape {qt.shape}")
 
 
 @given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.sampled_from([None, 1, 2, 4]), data=st.data())
 def test_matmul_within_derived_bound(w, g, batch, data):
-    qt = bridge.quantize(w, g)
+    qt = q35.quantize(w, g)
     x = data.draw(activations(w.shape[1], batch))
-    ref, fast = pyref.matmul(x, qt), bridge.matmul(x, qt)
+    ref, fast = pyref.matmul(x, qt), q35.matmul(x, qt)
     assert ref.shape == fast.shape == (x.shape[:-1] + (w.shape[0],))
-    tol = matmul_tolerance(x.reshape(-1, w.shape[1]), qt, bridge.unpack_codes(qt.packed, w.shape[1]))
+    tol = matmul_tolerance(x.reshape(-1, w.shape[1]), qt, q35.unpack_codes(qt.packed, w.shape[1]))
     err = np.abs(ref.astype(np.float64) - fast.astype(np.float64)).reshape(tol.shape)
     _check(bool((err <= tol).all()), f"matmul error {err.max():.3g} above the SPEC §5 bound, shape {w.shape}")
 
 
 @given(codes())
 def test_pack_unpack_bit_exact(c):
-    ref, fast = pyref.pack_codes(c), bridge.pack_codes(c)
+    ref, fast = pyref.pack_codes(c), q35.pack_codes(c)
     same = _same_bits(ref, fast) and np.array_equal(pyref.unpack_codes(ref, c.shape[1]),
-                                                    bridge.unpack_codes(fast, c.shape[1]))
+                                                    q35.unpack_codes(fast, c.shape[1]))
     _check(same, f"pack/unpack differs for codes of shape {c.shape}")
 
 
@@ -83,9 +83,9 @@ def test_compact_search_bit_exact(w, g, permute, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     importance = (rng.random(w.shape[1]) * rng.choice([0.0, 1.0, 1e3], size=w.shape[1])).astype(np.float32)
     kw = dict(scale_format="compact", importance=importance, permute=permute)
-    ref, fast = pyref.quantize(w, g, **kw), bridge.quantize(w, g, **kw)
+    ref, fast = pyref.quantize(w, g, **kw), q35.quantize(w, g, **kw)
     same = all(_same_bits(getattr(ref, f), getattr(fast, f)) for f in
                ("packed", "scales", "zeros", "row_scales", "group_codes"))
     same = same and (not permute or _same_bits(ref.perm, fast.perm))
-    same = same and _same_bits(pyref.dequantize(ref), bridge.dequantize(fast))
+    same = same and _same_bits(pyref.dequantize(ref), q35.dequantize(fast))
     _check(same, f"compact quantize differs for shape {w.shape}, group {g}, permute {permute}")

@@ -1,8 +1,9 @@
 """The Fortran sources, read with fparser, agree with the reference and with how the bridge calls them.
 
 - the format constants declared in fortran/q35_core.f90 equal pyref's;
-- every kernel the bridge wraps exists, its intent(in)/intent(out) arguments are exactly the inputs and outputs
-  of the f2py wrapper the bridge loads, and each call in bridge/__init__.py passes the wrapper's required inputs;
+- every kernel meson.build wraps exists, its intent(in)/intent(out) arguments are exactly the inputs and outputs
+  of the f2py wrapper q35 loads, and each call `ext.<kernel>(...)` in the package sources (bridge/) passes the
+  wrapper's required inputs;
 - the sources compile cleanly with -Wall -Wextra -std=f2018 -pedantic -Werror; a missing compiler is a clear error.
 """
 from __future__ import annotations
@@ -18,9 +19,9 @@ from fparser.two import Fortran2003 as F
 from fparser.two.parser import ParserFactory
 from fparser.two.utils import walk
 
-import bridge
-import pyref
-from bridge import build
+import fortran_build as build
+import q35
+import q35.reference as pyref
 
 ROOT = Path(__file__).resolve().parent.parent
 PARSER = ParserFactory().create(std="f2008")
@@ -82,30 +83,30 @@ def test_format_constants_agree_with_pyref():
     assert {k: p[k] for k in expected} == {k: Fraction(v) for k, v in expected.items()}
     # 8 codes of 7 bits in 7 bytes: exactly 3.5 bits per weight
     assert Fraction(8 * p["block_bytes"], p["weights_per_block"]) == Fraction(7, 2) == pyref.PAYLOAD_BITS_PER_WEIGHT
-    assert bridge.kernel_constants() == {k.upper(): int(p[k]) for k in
+    assert q35.kernel_constants() == {k.upper(): int(p[k]) for k in
                                          ["lo4", "hi4", "lo3", "hi3", "pair_bits", "pairs_per_block",
                                           "block_bytes", "weights_per_block"]}
 
 
 def test_wrapped_kernels_exist_with_matching_intents():
     kernels = fortran_kernels()
-    assert set(build.WRAPPED) <= set(kernels), set(build.WRAPPED) - set(kernels)
-    for name in build.WRAPPED:
-        required, optional, outputs = f2py_signature(getattr(bridge._k, name))
+    assert set(build.wrapped()) <= set(kernels), set(build.wrapped()) - set(kernels)
+    for name in build.wrapped():
+        required, optional, outputs = f2py_signature(getattr(q35.kernels.ext, name))
         intents = kernels[name]
         assert sorted(required + optional) == sorted(a for a, i in intents.items() if i == "in"), name
         assert outputs == [a for a, i in intents.items() if i == "out"], name
         assert None not in intents.values(), f"{name}: every dummy argument needs an explicit intent"
 
 
-def test_bridge_calls_pass_every_required_input():
-    source = (ROOT / "bridge" / "__init__.py").read_text()
-    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "_k"]
+def test_package_calls_pass_every_required_input():
+    calls = [n for f in sorted((ROOT / "bridge").glob("*.py")) for n in ast.walk(ast.parse(f.read_text()))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+             and n.func.value.id == "ext"]
     called = {c.func.attr for c in calls}
-    assert called == set(build.WRAPPED), called ^ set(build.WRAPPED)
+    assert called == set(build.wrapped()), called ^ set(build.wrapped())
     for c in calls:
-        required, optional, _ = f2py_signature(getattr(bridge._k, c.func.attr))
+        required, optional, _ = f2py_signature(getattr(q35.kernels.ext, c.func.attr))
         assert len(required) <= len(c.args) <= len(required) + len(optional), (c.func.attr, len(c.args), required)
 
 
@@ -116,4 +117,4 @@ def test_sources_are_clean_standard_fortran():
 def test_missing_compiler_gives_install_hint(monkeypatch):
     monkeypatch.setenv("FC", "/nonexistent/gfortran")
     with pytest.raises(build.BuildError, match="apt-get install -y gfortran"):
-        build.build("release")
+        build.build_fcheck(ROOT / ".cache" / "fcheck-missing-compiler")

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pyref
-import pyref.q35
+import q35.reference as pyref
 from test_mirror_common import (lean_from_digits, lean_pack_block, lean_to_digits, lean_unpack_block, load_bridge,
                                 prove, refute, z3)
 
@@ -23,8 +22,8 @@ W = 64  # word size standing for Python ints (values < 2^56)
 @pytest.fixture
 def symbolic_pyref(monkeypatch):
     """pyref.pack_block calls int(c) on each code; make that the identity so z3 terms flow through it."""
-    monkeypatch.setattr(pyref.q35, "int", lambda v: v, raising=False)
-    return pyref.q35
+    monkeypatch.setattr(pyref.core, "int", lambda v: v, raising=False)
+    return pyref.core
 
 
 def _codes(name="c", n=8):

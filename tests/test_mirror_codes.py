@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pyref
+import q35.reference as pyref
 from strategies import group_sizes, weights
 from test_mirror_common import lean_code3, lean_code4, load_bridge, prove, refute, z3
 

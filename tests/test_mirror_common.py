@@ -3,14 +3,12 @@
 Convention (enforced by tests/test_lean_meta.py): the mirror of Lean theorem `T` is every test function
 named `test_T` or `test_T__<what>` in a tests/test_mirror_*.py file. A mirror checks the theorem's
 statement against pyref (exhaustively, with z3 over all inputs, or with Hypothesis) and, where the
-statement is about something the Fortran kernels compute, against `bridge` too.
+statement is about something the Fortran kernels compute, against the fast path (`q35`) too.
 """
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 
-import pytest
 
 import z3  # z3-solver: a dev dependency (pyproject.toml [dev])
 
@@ -35,14 +33,9 @@ def refute(claim, *, timeout_ms: int = 120_000):
 
 
 def load_bridge():
-    """The Fortran kernels. A missing bridge fails the test (set Q35_MIRRORS_ALLOW_NO_BRIDGE=1 to skip)."""
-    try:
-        import bridge
-    except ImportError as exc:  # pragma: no cover - only before the kernels exist
-        if os.environ.get("Q35_MIRRORS_ALLOW_NO_BRIDGE") == "1":
-            pytest.skip(f"bridge not importable: {exc}")
-        pytest.fail(f"bridge (the Fortran kernels) is not importable: {exc}")
-    return bridge
+    """The Fortran fast path (`q35`); a missing extension fails the test."""
+    import q35
+    return q35
 
 
 # --- the Lean definitions, transcribed (lean/Q35/*.lean) --------------------------------------------------

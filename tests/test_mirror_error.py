@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import pyref
+import q35.reference as pyref
 from strategies import group_sizes, weights
 from test_mirror_common import (lean_dequantize_value, lean_quantize_value, load_bridge, prove, refute,
                                 to_common_integers, z3)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given
-from hypothesis import strategies as st
 
-import pyref
+import q35.reference as pyref
 from strategies import group_sizes, weights
 from test_mirror_common import lean_dequantize_value, load_bridge, prove, z3
 

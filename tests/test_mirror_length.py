@@ -5,8 +5,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pyref
-from pyref.validate import packed_row_bytes
+import q35.reference as pyref
+from q35.format import payload_bytes_per_row as packed_row_bytes
 from test_mirror_common import lean_packed_length, load_bridge, prove, z3
 
 K_MAX = 100_000

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pyref
+import q35.reference as pyref
 from strategies import activations, group_sizes, weights
 from test_mirror_common import load_bridge, prove, refute, z3
 

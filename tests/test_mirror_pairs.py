@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-import pyref
+import q35.reference as pyref
 from test_mirror_common import load_bridge, prove, refute, z3
 
 PAIRS = [(q4, q3) for q4 in range(16) for q3 in range(8)]  # the whole domain [0,15] x [0,7]

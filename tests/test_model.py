@@ -13,9 +13,9 @@ import torch
 import transformers
 import safetensors  # noqa: F401
 
-import bridge  # noqa: E402
-import pyref  # noqa: E402
-from bridge import model as qm  # noqa: E402
+import q35  # noqa: E402
+import q35.reference as pyref  # noqa: E402
+from q35 import models as qm, nn as qnn  # noqa: E402
 from strategies import matmul_tolerance  # noqa: E402
 
 
@@ -27,9 +27,9 @@ def _tiny_llama(seed=0, tie=True, layers=2):
     return transformers.LlamaForCausalLM(cfg).eval()
 
 
-def _bound(x2: np.ndarray, layer: qm.Q35Linear) -> np.ndarray:
+def _bound(x2: np.ndarray, layer: qnn.Q35Linear) -> np.ndarray:
     qt = layer.qtensor()
-    return matmul_tolerance(x2, qt, bridge.unpack_codes(qt.packed, qt.shape[1]))
+    return matmul_tolerance(x2, qt, q35.unpack_codes(qt.packed, qt.shape[1]))
 
 
 @pytest.mark.parametrize("n,k,g,bias", [(40, 64, 32, True), (33, 80, 16, False), (7, 37, None, True),
@@ -42,22 +42,22 @@ def test_forward_matches_dequantized_reference_within_spec_bound(n, k, g, bias, 
         lin.weight.copy_(torch.from_numpy(rng.standard_normal((n, k)).astype(np.float32)))
         if bias:
             lin.bias.copy_(torch.from_numpy(rng.standard_normal(n).astype(np.float32)))
-    layer = qm.Q35Linear.from_linear(lin, g)
+    layer = qnn.Q35Linear.from_linear(lin, g)
     x = torch.from_numpy(rng.standard_normal(lead + (k,)).astype(np.float32))
     y = layer(x)
     assert y.shape == lead + (n,) and y.dtype == torch.float32
-    assert layer.last_path == qm.FUSED_LABEL
+    assert layer.last_path == qnn.FUSED_LABEL
     x2 = x.reshape(-1, k).numpy()
-    w_hat = bridge.dequantize(layer.qtensor()).astype(np.float64)
+    w_hat = q35.dequantize(layer.qtensor()).astype(np.float64)
     exact = x2.astype(np.float64) @ w_hat.T                       # binary64: exact enough for the reference
     y_nobias = (y.reshape(-1, n).numpy().astype(np.float64)
                 - (lin.bias.detach().numpy().astype(np.float64) if bias else 0.0))
     # the bias is added in float32 after the kernel: allow one more rounding of |y| on top of the §5 bound
     tol = _bound(x2, layer) + 2.0 ** -23 * (np.abs(exact) + (np.abs(lin.bias.detach().numpy()) if bias else 0))
     assert np.all(np.abs(y_nobias - exact) <= tol), float(np.max(np.abs(y_nobias - exact) - tol))
-    # the layer runs the same fused kernel as bridge.matmul: identical bits without bias
+    # the layer runs the same fused kernel as q35.matmul: identical bits without bias
     if not bias:
-        ref = bridge.matmul(x2 if x2.shape[0] > 1 else x2[0], layer.qtensor()).reshape(y.shape)
+        ref = q35.matmul(x2 if x2.shape[0] > 1 else x2[0], layer.qtensor()).reshape(y.shape)
         assert np.array_equal(ref, y.numpy())
 
 
@@ -65,10 +65,10 @@ def test_forward_detects_a_wrong_result():
     """The bound is tight enough to catch a kernel that forgets the zero-point term."""
     rng = np.random.default_rng(1)
     w = (rng.standard_normal((16, 64)) + 3.0).astype(np.float32)   # zeros far from 0
-    layer = qm.Q35Linear.from_qtensor(bridge.quantize(w, 32))
+    layer = qnn.Q35Linear.from_qtensor(q35.quantize(w, 32))
     x = rng.standard_normal((2, 64)).astype(np.float32)
     qt = layer.qtensor()
-    wrong = x.astype(np.float64) @ (bridge.dequantize(qt).astype(np.float64)
+    wrong = x.astype(np.float64) @ (q35.dequantize(qt).astype(np.float64)
                                     - np.repeat(qt.zeros.astype(np.float64), 32, axis=1)).T
     y = layer(torch.from_numpy(x)).numpy().astype(np.float64)
     assert np.any(np.abs(y - wrong) > _bound(x, layer))
@@ -77,11 +77,11 @@ def test_forward_detects_a_wrong_result():
 def test_torch_unpack_path_is_bit_exact():
     rng = np.random.default_rng(2)
     for n, k, g in [(5, 37, None), (9, 128, 16), (3, 300, 64)]:
-        qt = bridge.quantize(rng.standard_normal((n, k)).astype(np.float32), g)
-        w = qm.dequantize_torch(torch.from_numpy(qt.packed), torch.from_numpy(qt.scales),
+        qt = q35.quantize(rng.standard_normal((n, k)).astype(np.float32), g)
+        w = qnn.dequantize_torch(torch.from_numpy(qt.packed), torch.from_numpy(qt.scales),
                                 torch.from_numpy(qt.zeros), k, qt.group_size)
         assert w.dtype == torch.float32
-        assert np.array_equal(w.numpy(), bridge.dequantize(qt)), (n, k, g)
+        assert np.array_equal(w.numpy(), q35.dequantize(qt)), (n, k, g)
 
 
 def test_quantize_model_replaces_exactly_the_block_linears():
@@ -154,9 +154,9 @@ def test_fused_kernel_wide_rows_within_spec_bound(n, k, g, batch):
     layout (8 blocks per group, 3, 16, one group per row) of the fast path, against binary64 x @ W_hat.T."""
     rng = np.random.default_rng(k * 31 + batch)
     w = (rng.standard_normal((n, k)) * rng.uniform(0.01, 3.0)).astype(np.float32)
-    qt = bridge.quantize(w, g)
+    qt = q35.quantize(w, g)
     x = (rng.standard_normal((batch, k)) * 10.0 ** rng.uniform(-3, 3, (batch, 1))).astype(np.float32)
-    y = bridge.matmul(x[0] if batch == 1 else x, qt).reshape(batch, n).astype(np.float64)
-    exact = x.astype(np.float64) @ bridge.dequantize(qt).astype(np.float64).T
-    tol = matmul_tolerance(x, qt, bridge.unpack_codes(qt.packed, k))
+    y = q35.matmul(x[0] if batch == 1 else x, qt).reshape(batch, n).astype(np.float64)
+    exact = x.astype(np.float64) @ q35.dequantize(qt).astype(np.float64).T
+    tol = matmul_tolerance(x, qt, q35.unpack_codes(qt.packed, k))
     assert np.all(np.abs(y - exact) <= tol), float(np.max(np.abs(y - exact) / tol))

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-import pyref
+import q35.reference as pyref
 from bench import machine
 from bench import projection as P
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bench import baselines as B
-from bench import data as D
+from q35 import data as D
 
 RNG = np.random.default_rng(1234)
 
@@ -131,7 +131,7 @@ def test_quantize_layers_aggregates_bits():
 # perplexity
 
 import torch
-from bench import perplexity as P  # noqa: E402
+from q35 import perplexity as P  # noqa: E402
 
 
 class _Uniform(torch.nn.Module):

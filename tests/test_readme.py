@@ -1,7 +1,7 @@
 """README numbers are produced by code: every generated block equals what the code computes now."""
 import re
 
-from bridge import readme_blocks
+from bench import readme_blocks
 
 
 def test_generated_blocks_are_current():

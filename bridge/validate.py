@@ -1,4 +1,4 @@
-"""Input rules of SPEC §7, shared by pyref and bridge (bridge runs them before any Fortran call).
+"""Input rules of SPEC §7, shared by the reference and the fast path (run before any Fortran call).
 
 Every check either returns a C-contiguous array of the dtype the kernels expect or raises
 ValueError/TypeError with a message that names the argument and the problem.
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-F16_MAX = 65504.0
+from .format import (F16_MAX, MAX_PERMUTED_COLUMNS, SCALE_FORMATS, effective_group_size, importance_permutation,
+                     payload_bytes_per_row)
+
 _FLOAT_KINDS = "f"
 
 
@@ -92,8 +94,8 @@ def check_codes(codes) -> np.ndarray:
 
 
 def check_scale_format(scale_format) -> str:
-    if scale_format not in ("f16", "compact"):
-        raise ValueError(f"scale_format must be 'f16' or 'compact', got {scale_format!r}")
+    if scale_format not in SCALE_FORMATS:
+        raise ValueError(f"scale_format must be one of {SCALE_FORMATS}, got {scale_format!r}")
     return scale_format
 
 
@@ -106,15 +108,11 @@ def check_importance(importance, in_features: int | None) -> np.ndarray:
     a = _as_float32(importance, "importance", (1,))
     if in_features is not None and a.shape[0] != in_features:
         raise ValueError(f"importance: length {a.shape[0]} does not match in_features {in_features}")
-    if a.shape[0] > 65535:
+    if a.shape[0] > MAX_PERMUTED_COLUMNS:
         raise ValueError("importance: more than 65535 channels cannot be permuted (uint16 permutation)")
     if (a < 0).any():
         raise ValueError(f"importance: negative value at index {_first_bad(a < 0)}")
     return a
-
-
-def packed_row_bytes(n: int) -> int:
-    return 7 * -(-n // 16)
 
 
 def check_packed(packed, n: int) -> np.ndarray:
@@ -127,7 +125,7 @@ def check_packed(packed, n: int) -> np.ndarray:
         raise TypeError(f"packed: dtype {arr.dtype} is not uint8")
     if arr.ndim not in (1, 2):
         raise ValueError(f"packed: expected 1-D or 2-D array, got shape {arr.shape}")
-    want = packed_row_bytes(int(n))
+    want = payload_bytes_per_row(int(n))
     if arr.shape[-1] != want:
         kind = "truncated" if arr.shape[-1] < want else "oversized"
         raise ValueError(f"packed: {kind} payload: {arr.shape[-1]} bytes per row, but {n} weights need "
@@ -147,7 +145,7 @@ def check_qtensor(qt) -> None:
     if not isinstance(g, (int, np.integer)) or g <= 0 or (g % 16 and g != k):
         raise ValueError(f"QTensor.group_size must be a positive multiple of 16 or equal to K={k}, got {g}")
     n_groups = -(-k // int(g))
-    want = (n_rows, packed_row_bytes(k))
+    want = (n_rows, payload_bytes_per_row(k))
     if not isinstance(qt.packed, np.ndarray) or qt.packed.dtype != np.uint8 or qt.packed.shape != want:
         got = getattr(qt.packed, "shape", None)
         raise ValueError(f"QTensor.packed: expected uint8 array of shape {want}, got "
@@ -197,3 +195,17 @@ def _check_compact(qt, n_rows: int, n_groups: int) -> None:
     if not (np.array_equal(qt.scales, (d * sc).astype(np.float32))
             and np.array_equal(qt.zeros, (-(zp * (d * sc))).astype(np.float32))):
         raise ValueError("QTensor.scales/zeros: do not match the expansion of row_scales and group_codes")
+
+
+def prepare_quantize(weight, group_size, scale_format, importance, permute):
+    """Validated inputs of quantize, shared by the reference and the fast path: (W in stored column order,
+    effective group size, importance in stored order, perm or None)."""
+    w = check_weight(weight)
+    g = effective_group_size(w.shape[1], check_group_size(group_size))
+    check_scale_format(scale_format)
+    imp = check_importance(importance, w.shape[1])
+    perm = None
+    if permute:
+        perm = importance_permutation(imp)
+        w, imp = np.ascontiguousarray(w[:, perm]), np.ascontiguousarray(imp[perm])
+    return w, g, imp, perm

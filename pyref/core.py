@@ -7,79 +7,14 @@ inputs and outputs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from .validate import (check_codes, check_group_size, check_importance, check_qtensor, check_scale_format,
-                       check_weight, check_x)
-
-# --- format constants (SPEC §1, §4) -------------------------------------------------------------------------
-LO4, HI4 = 0, 15          # 4-bit code range, even lanes
-LO3, HI3 = 0, 7           # 3-bit code range, odd lanes
-BITS_EVEN, BITS_ODD = 4, 3
-PAIR_BITS = BITS_EVEN + BITS_ODD          # 7
-PAIRS_PER_BLOCK = 8
-BLOCK_BYTES = PAIR_BITS * PAIRS_PER_BLOCK // 8   # 7
-WEIGHTS_PER_BLOCK = 2 * PAIRS_PER_BLOCK          # 16
-PAYLOAD_BITS_PER_WEIGHT = 8 * BLOCK_BYTES / WEIGHTS_PER_BLOCK  # 3.5
-SCALE_BITS = ZERO_BITS = 16               # binary16 scale and zero per group
-DEFAULT_GROUP_SIZE = 128
-F16_MAX = 65504.0
-MIN_SCALE = 2.0 ** -24                    # smallest positive binary16 subnormal
-LATTICE_MAX = 15                          # lattice codes L lie in [0, 15]
-SCALE_FORMATS = ("f16", "compact")
-SC_MAX, ZP_MAX = 63, 15                   # compact: 6-bit scale code 1..63, 4-bit zero point 0..15 (SPEC §8)
-GROUP_CODE_BITS = 10
-ROW_SCALE_BITS = 16
-PERM_BITS = 16                            # a stored column permutation costs 16 bits per input channel
-
-
-# --- sizes (SPEC §4) ----------------------------------------------------------------------------------------
-def effective_group_size(in_features: int, group_size: int | None) -> int:
-    """`None`/0 means one group per row (g = K)."""
-    return in_features if not group_size else group_size
-
-
-def num_groups(in_features: int, group_size: int | None) -> int:
-    g = effective_group_size(in_features, group_size)
-    return -(-in_features // g)
-
-
-def payload_bytes_per_row(in_features: int) -> int:
-    """P = 7·ceil(K/16) (Lean: `packed_length`)."""
-    return BLOCK_BYTES * -(-in_features // WEIGHTS_PER_BLOCK)
-
-
-def encoded_nbytes(out_features: int, in_features: int, group_size: int | None, scale_format: str = "f16",
-                   permuted: bool = False) -> dict[str, int]:
-    """Serialized bytes of each part (SPEC §4, §8): payload, scales, zeros (or row scales + group codes), perm."""
-    n_groups = num_groups(in_features, group_size)
-    sizes = {"payload": out_features * payload_bytes_per_row(in_features)}
-    if scale_format == "f16":
-        sizes["scales"] = out_features * n_groups * SCALE_BITS // 8
-        sizes["zeros"] = out_features * n_groups * ZERO_BITS // 8
-    elif scale_format == "compact":
-        sizes["row_scales"] = out_features * ROW_SCALE_BITS // 8
-        sizes["group_codes"] = out_features * group_code_bytes_per_row(n_groups)
-    else:
-        raise ValueError(f"scale_format must be one of {SCALE_FORMATS}, got {scale_format!r}")
-    sizes["perm"] = in_features * PERM_BITS // 8 if permuted else 0
-    sizes["total"] = sum(sizes.values())
-    return sizes
-
-
-def group_code_bytes_per_row(n_groups: int) -> int:
-    """Compact group codes: 10 bits per group, a row's codes packed into ceil(10·G/8) bytes (SPEC §8)."""
-    return -(-GROUP_CODE_BITS * n_groups // 8)
-
-
-def all_in_bits_per_weight(in_features: int, group_size: int | None, scale_format: str = "f16",
-                           out_features: int = 1, permuted: bool = False) -> float:
-    """Everything stored, per weight: payload + padding + scale/zero storage (+ permutation, which is per matrix,
-    so it depends on out_features)."""
-    sizes = encoded_nbytes(out_features, in_features, group_size, scale_format, permuted)
-    return 8 * sizes["total"] / (out_features * in_features)
+from ..format import *  # noqa: F401,F403 - the reference speaks the format's vocabulary (constants, sizes)
+from ..format import (BITS_EVEN, BLOCK_BYTES, DEFAULT_GROUP_SIZE, GROUP_CODE_BITS, HI3, HI4, LO3, LO4, MIN_SCALE,
+                      PAIR_BITS, PAIRS_PER_BLOCK, SC_MAX, WEIGHTS_PER_BLOCK, ZP_MAX, QTensor, expand_compact,
+                      group_code_bytes_per_row, payload_bytes_per_row, unpermute_columns)
+from ..validate import check_codes, check_packed, check_qtensor, check_x, prepare_quantize
 
 
 # --- binary16 rounding (SPEC §3) ----------------------------------------------------------------------------
@@ -192,7 +127,6 @@ def pack_codes(codes) -> np.ndarray:
 
 def unpack_codes(packed, n: int) -> np.ndarray:
     """uint8 payload (1-D row or 2-D rows of 7·ceil(n/16) bytes) -> per-weight codes (uint8)."""
-    from .validate import check_packed
     arr = check_packed(packed, n)
     rows = [unpack_row(r, n) for r in arr.reshape(-1, arr.shape[-1]).tolist()]
     return np.array(rows, dtype=np.uint8).reshape(arr.shape[:-1] + (n,))
@@ -255,68 +189,7 @@ def unpack_group_codes(data: list[int], n_groups: int) -> list[int]:
     return [(v >> (GROUP_CODE_BITS * i)) & 0x3FF for i in range(n_groups)]
 
 
-def importance_permutation(importance) -> np.ndarray:
-    """Columns by decreasing importance (stable), the first half to even (4-bit) slots, the rest to odd slots.
-    perm[i] = the original column stored at column i."""
-    imp = check_importance(importance, None)
-    order = sorted(range(len(imp)), key=lambda c: -float(imp[c]))  # sorted() is stable
-    half = -(-len(order) // 2)
-    perm = [0] * len(order)
-    perm[0::2], perm[1::2] = order[:half], order[half:]
-    return np.array(perm, dtype=np.uint16)
-
-
 # --- whole matrices (SPEC §3–§6, §8) ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class QTensor:
-    """A q35-encoded matrix: payload, per-group scales/zeros, shape (N, K) and the effective group size.
-
-    scale_format "f16": scales/zeros are the stored binary16 arrays. "compact": the stored parameters are
-    row_scales (binary16 [N]) and group_codes (sc | zp << 6, [N, G]); scales/zeros are their exact binary32
-    expansion (d·sc, −zp·d·sc) kept for the kernels and not counted in nbytes. perm (uint16 [K]) is the
-    optional column permutation: stored column i holds original column perm[i].
-    """
-    packed: np.ndarray       # uint8 [N, 7·ceil(K/16)]
-    scales: np.ndarray       # float16 [N, G] ("f16") or float32 [N, G] ("compact")
-    zeros: np.ndarray
-    shape: tuple[int, int]
-    group_size: int
-    scale_format: str = "f16"
-    row_scales: np.ndarray | None = None
-    group_codes: np.ndarray | None = None
-    perm: np.ndarray | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Serialized size: payload + scale storage + permutation (SPEC §4, §8)."""
-        return encoded_nbytes(*self.shape, self.group_size, self.scale_format, self.perm is not None)["total"]
-
-    @property
-    def bits_per_weight(self) -> float:
-        return 8 * self.nbytes / (self.shape[0] * self.shape[1])
-
-
-def expand_compact(row_scales: np.ndarray, group_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binary32 scales d·sc and zeros −zp·d·sc (17 and 21 significant bits)."""
-    d = row_scales.astype(np.float64)[:, None]
-    sc, zp = (group_codes & 0x3F).astype(np.float64), (group_codes >> 6).astype(np.float64)
-    return (d * sc).astype(np.float32), (-(zp * (d * sc))).astype(np.float32)
-
-
-def prepare_quantize(weight, group_size, scale_format, importance, permute):
-    """Validated inputs of quantize, shared by pyref and bridge: (W in stored column order, effective group size,
-    importance in stored order, perm or None)."""
-    w = check_weight(weight)
-    g = effective_group_size(w.shape[1], check_group_size(group_size))
-    check_scale_format(scale_format)
-    imp = check_importance(importance, w.shape[1])
-    perm = None
-    if permute:
-        perm = importance_permutation(imp)
-        w, imp = np.ascontiguousarray(w[:, perm]), np.ascontiguousarray(imp[perm])
-    return w, g, imp, perm
-
-
 def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
              importance=None, permute: bool = False) -> QTensor:
     """SPEC §3 (scale_format "f16": min-max grid, binary16 scale and zero) or §8 ("compact": importance-weighted
@@ -368,14 +241,6 @@ def dequantize_rows(qt: QTensor) -> list[list[float]]:
 def dequantize(qt: QTensor) -> np.ndarray:
     stored = np.array(dequantize_rows(qt), dtype=np.float32).reshape(qt.shape)
     return unpermute_columns(stored, qt.perm)
-
-
-def unpermute_columns(stored: np.ndarray, perm) -> np.ndarray:
-    if perm is None:
-        return stored
-    out = np.empty_like(stored)
-    out[:, perm.astype(np.intp)] = stored
-    return out
 
 
 def matmul(x, qt: QTensor) -> np.ndarray:

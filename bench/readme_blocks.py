@@ -1,4 +1,4 @@
-"""Regenerate the code-computed blocks of README.md (`python -m bridge.readme_blocks`).
+"""Regenerate the code-computed blocks of README.md (`python -m bench.readme_blocks`).
 
 A block sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`; tests/test_readme.py fails when a block
 differs from what the code computes now, so README numbers cannot drift from the code.
@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-import pyref
+from q35 import format as qfmt
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -17,11 +17,11 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def format_block() -> str:
     rows = ["| matrix [N, K] | group size | payload bytes | scale+zero bytes | all-in bits/weight |",
             "|---|---|---|---|---|"]
-    for n, k, g in [(4096, 4096, pyref.DEFAULT_GROUP_SIZE), (4096, 4096, 256), (4096, 4096, None),
-                    (576, 576, pyref.DEFAULT_GROUP_SIZE), (11008, 4096, pyref.DEFAULT_GROUP_SIZE)]:
-        b = pyref.encoded_nbytes(n, k, g)
-        rows.append(f"| [{n}, {k}] | {g or 'row'}{' (default)' if g == pyref.DEFAULT_GROUP_SIZE else ''} | "
-                    f"{b['payload']:,} | {b['scales'] + b['zeros']:,} | {pyref.all_in_bits_per_weight(k, g):.4f} |")
+    for n, k, g in [(4096, 4096, qfmt.DEFAULT_GROUP_SIZE), (4096, 4096, 256), (4096, 4096, None),
+                    (576, 576, qfmt.DEFAULT_GROUP_SIZE), (11008, 4096, qfmt.DEFAULT_GROUP_SIZE)]:
+        b = qfmt.encoded_nbytes(n, k, g)
+        rows.append(f"| [{n}, {k}] | {g or 'row'}{' (default)' if g == qfmt.DEFAULT_GROUP_SIZE else ''} | "
+                    f"{b['payload']:,} | {b['scales'] + b['zeros']:,} | {qfmt.all_in_bits_per_weight(k, g):.4f} |")
     return "\n".join(rows)
 
 

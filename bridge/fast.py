@@ -1,0 +1,73 @@
+"""The q35 API (SPEC.md) computed by the Fortran kernels: what `import q35` gives.
+
+Every input is validated by `q35.validate` (the rules of SPEC §7) before it reaches Fortran. The results are bit
+for bit those of `q35.reference` (the equivalence suite checks it), except `matmul`, which is within SPEC §5's
+float32 bound.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .format import DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row, unpermute_columns
+from .kernels import check_info, ext, kernel_weights, matmul_kernel
+from .validate import check_codes, check_packed, check_x, prepare_quantize
+
+__all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
+
+
+def _f16_exact(a: np.ndarray, what: str) -> np.ndarray:
+    h = a.astype(np.float16)
+    if not np.array_equal(h.astype(np.float32), a):
+        raise RuntimeError(f"kernel returned {what} that are not binary16 values (kernel bug)")
+    return h
+
+
+def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "f16",
+             importance=None, permute: bool = False) -> QTensor:
+    """SPEC §3 ("f16": min-max grid) or §8 ("compact": importance-weighted search); see q35.reference.quantize."""
+    w, g, imp, perm = prepare_quantize(weight, group_size, scale_format, importance, permute)
+    n_rows, k = w.shape
+    ng, p = num_groups(k, g), payload_bytes_per_row(k)
+    if scale_format == "f16":
+        packed, scales, zeros, info = ext.q35_quantize(w.T, g, ng, p)
+        check_info(info, "q35_quantize")
+        return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
+                       _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
+    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, g, ng, p)
+    check_info(info, "q35_quantize_compact")
+    rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
+    scales, zeros = expand_compact(rs, gc)
+    return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), scales, zeros, (n_rows, k), g, "compact", rs, gc,
+                   perm)
+
+
+def dequantize(qt: QTensor) -> np.ndarray:
+    """Ŵ[N, K] float32, bit-exact (SPEC §5)."""
+    kw = kernel_weights(qt)
+    w, info = ext.q35_dequantize(kw.packed, kw.scales, kw.zeros, kw.shape[1], kw.group_size)
+    check_info(info, "q35_dequantize")
+    return unpermute_columns(np.ascontiguousarray(w.T), qt.perm)
+
+
+def matmul(x, qt: QTensor) -> np.ndarray:
+    """y = x @ dequantize(qt).T for x of shape [K] or [B, K], through the fused kernel."""
+    kw = kernel_weights(qt)
+    return matmul_kernel(check_x(x, kw.shape[1]), kw)
+
+
+def pack_codes(codes) -> np.ndarray:
+    """Per-weight codes (1-D row or 2-D rows; even columns 0..15, odd 0..7) -> uint8 payload."""
+    arr = check_codes(codes)
+    rows = arr.reshape(-1, arr.shape[-1]).astype(np.int32)
+    packed, info = ext.q35_pack(rows.T, payload_bytes_per_row(arr.shape[-1]))
+    check_info(info, "q35_pack")
+    return np.ascontiguousarray(packed.T).view(np.uint8).reshape(arr.shape[:-1] + (-1,))
+
+
+def unpack_codes(packed, n: int) -> np.ndarray:
+    """uint8 payload (1-D row or 2-D rows of 7·ceil(n/16) bytes) -> per-weight codes (uint8)."""
+    arr = check_packed(packed, n)
+    rows = arr.reshape(-1, arr.shape[-1])
+    codes, info = ext.q35_unpack(rows.view(np.int8).T, int(n))
+    check_info(info, "q35_unpack")
+    return np.ascontiguousarray(codes.T).astype(np.uint8).reshape(arr.shape[:-1] + (int(n),))

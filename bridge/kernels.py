@@ -1,0 +1,130 @@
+"""The compiled Fortran kernels (`q35._q35f`, built by meson-python with f2py when the wheel is built) and the one
+place that knows their argument layout.
+
+Layout: Python's C-ordered arrays are handed to Fortran as transposed views (W[N, K] is w(k, n), packed[N, P] is
+packed(p, n), ...), never copied into the wrong order. :func:`kernel_weights` validates a QTensor once and keeps it
+in that layout; :func:`matmul_kernel` then runs the fused kernel with only the cheap checks on x, which is what
+`q35.matmul` does on every call and what the torch module does with its cached weights.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import format as fmt
+from .validate import check_qtensor
+
+# Developer hook: the run-time-checked build (-fcheck=all, tests/fortran_build.py) is loaded from this path.
+EXTENSION_ENV = "Q35_KERNEL_EXTENSION"
+
+
+def _cpu_flags() -> set[str] | None:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None                         # not Linux: trust the build
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
+def _check_cpu() -> None:
+    """Refuse, with one clear line, a wheel built for instructions this CPU lacks (instead of SIGILL later)."""
+    from . import _build_info
+    flags = _cpu_flags()
+    missing = sorted(set(_build_info.REQUIRED_CPU_FLAGS) - flags) if flags is not None else []
+    if missing:
+        raise ImportError(f"q35 was built for {_build_info.CPU_BASELINE} but this CPU lacks {', '.join(missing)}: "
+                          "reinstall with `pip install q35 --no-binary q35 -Csetup-args=-Dcpu_baseline=generic`")
+
+
+def _load():
+    path = os.environ.get(EXTENSION_ENV)
+    if path:
+        spec = importlib.util.spec_from_file_location("_q35f", path)
+        if spec is None:
+            raise ImportError(f"{EXTENSION_ENV}={path} is not a loadable extension module")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    _check_cpu()
+    return importlib.import_module(f"{__package__}._q35f")
+
+
+class _Routines:
+    """The wrapped routines of every Fortran module, under one namespace."""
+
+    def __init__(self, mod):
+        for module in (mod.q35_kernels, mod.q35_matmul):
+            for name in dir(module):
+                if name.startswith("q35_"):
+                    setattr(self, name, getattr(module, name))
+
+
+_module = _load()
+ext = _Routines(_module)
+LOADED_FROM = _module.__file__      # which build is running (the tests check the fcheck run uses its variant)
+
+_CONSTANT_NAMES = ["LO4", "HI4", "LO3", "HI3", "PAIR_BITS", "PAIRS_PER_BLOCK", "BLOCK_BYTES", "WEIGHTS_PER_BLOCK"]
+
+
+def kernel_constants() -> dict[str, int]:
+    """The format constants compiled into the Fortran kernels."""
+    return dict(zip(_CONSTANT_NAMES, (int(v) for v in ext.q35_constants())))
+
+
+_mismatch = {n: v for n, v in kernel_constants().items() if getattr(fmt, n) != v}
+if _mismatch:  # a kernel built from other sources than the format describes: refuse to run it
+    raise ImportError(f"Fortran kernel constants disagree with q35.format: {_mismatch}")
+
+
+def check_info(info: int, kernel: str) -> None:
+    """Turn a kernel's status code into the error the caller sees."""
+    if info == 1:
+        raise ValueError(f"{kernel}: inconsistent sizes reached the kernel (validation bug)")
+    if info == 2:
+        raise ValueError(f"{kernel}: x or the weights contain NaN/Inf or an out-of-range value")
+    if info != 0:
+        raise RuntimeError(f"{kernel}: unknown status {info}")
+
+
+class KernelWeights(NamedTuple):
+    """A validated QTensor in the kernels' layout (views of the QTensor's arrays where the dtype allows)."""
+    packed: np.ndarray       # int8 (P, N) Fortran view of packed[N, P]
+    scales: np.ndarray       # float32 (G, N)
+    zeros: np.ndarray        # float32 (G, N)
+    shape: tuple[int, int]
+    group_size: int
+    perm: np.ndarray | None  # intp gather index for x, or None
+
+
+def kernel_weights(qt: fmt.QTensor) -> KernelWeights:
+    """Validate `qt` (SPEC §6) and lay it out for the kernels: done once per weight."""
+    check_qtensor(qt)
+    perm = None if qt.perm is None else qt.perm.astype(np.intp)
+    return KernelWeights(qt.packed.view(np.int8).T, np.ascontiguousarray(qt.scales, dtype=np.float32).T,
+                         np.ascontiguousarray(qt.zeros, dtype=np.float32).T, tuple(int(v) for v in qt.shape),
+                         int(qt.group_size), perm)
+
+
+def matmul_kernel(xa: np.ndarray, kw: KernelWeights) -> np.ndarray:
+    """y = xa @ dequantize(W).T for a float32 C-ordered xa of shape [K] or [B, K] (already checked by
+    `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel."""
+    if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
+        raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
+                         f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
+    if kw.perm is not None:
+        xa = np.ascontiguousarray(xa[..., kw.perm])
+    if xa.ndim == 1:
+        y, info = ext.q35_gemv(xa, kw.packed, kw.scales, kw.zeros, kw.group_size)
+        check_info(info, "q35_gemv")
+        return y
+    y, info = ext.q35_gemm(xa.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
+    check_info(info, "q35_gemm")
+    return np.ascontiguousarray(y.T)
