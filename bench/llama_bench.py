@@ -231,11 +231,11 @@ def convert(model, precision: str, device: str) -> dict:
         notes["kernel"] = "aten._weight_int4pack_mm_for_cpu (bf16 activations)"
         notes["group_sizes"] = sorted(gsz)
     elif precision == "q35":
-        from q35.models import quantize_model
+        from q35.models import QuantConfig, quantize_model
 
         if device != "cpu":
             model.to(device)
-        quantize_model(model, 128)
+        quantize_model(model, QuantConfig(group_size=128, scale_format="f16", importance=False), progress=False)
         notes["kernel"] = "fused Fortran kernel" if device == "cpu" else "unfused torch unpack"
         notes["group_sizes"] = [128]
     else:

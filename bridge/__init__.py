@@ -6,8 +6,8 @@ reference.
     y = q35.matmul(x, qt)                # fused x @ dequantize(qt).T
     q35.reference.quantize(w, 128)       # the same bits, in pure Python
 
-The torch layer and whole-model functions (`Q35Linear`, `quantize_model`, `save_quantized`, `load_quantized`)
-are imported on first use, so `import q35` needs only numpy.
+The torch layer and whole-model functions (`Q35Linear`, `QuantConfig`, `quantize_model`, `save_pretrained`,
+`from_pretrained`) are imported on first use, so `import q35` needs only numpy.
 """
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ __version__ = "0.2.0"
 _LAZY = {
     "reference": None,
     "Q35Linear": "nn", "dequantize_torch": "nn",
-    "quantize_model": "models", "save_quantized": "models", "load_quantized": "models", "q35_layers": "models",
+    "QuantConfig": "models", "DEFAULT_CONFIG": "models", "quantize_model": "models", "q35_layers": "models",
     "model_weight_bytes": "models",
+    "save_pretrained": "checkpoint", "from_pretrained": "checkpoint",
+    "calibration": None, "checkpoint": None, "data": None, "hf": None, "models": None, "nn": None,
+    "perplexity": None,
 }
 
 __all__ = ["QTensor", "quantize", "dequantize", "matmul", "pack_codes", "unpack_codes", "all_in_bits_per_weight",

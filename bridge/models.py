@@ -1,68 +1,192 @@
-"""Whole models: swap a transformers LLaMA-architecture model's block linears for :class:`q35.nn.Q35Linear`,
-count its bytes, and save/load it as one safetensors file.
+"""Whole models: quantize the block linears of a LLaMA-architecture transformers model to q35 in place.
 
-* :func:`quantize_model` converts every ``nn.Linear`` inside ``model.model.layers`` (the transformer blocks:
-  q/k/v/o and gate/up/down in LLaMA); embeddings, norms and ``lm_head`` stay as they are.
-* :func:`save_quantized` / :func:`load_quantized`: one safetensors file with the buffers and the metadata (q35 format
-  version, group size, the quantized layers with their shapes, the model config). Loading gives back the same
-  bits (tests check every tensor).
+:class:`QuantConfig` names a q35 configuration (the default is the best one the tables measured at ≤ 3.6 all-in
+bits per weight); :func:`quantize_model` measures what it needs on calibration text (q35.calibration), quantizes
+every block linear, and only then swaps the :class:`~q35.nn.Q35Linear` layers in, so a failure leaves the model
+unchanged. Embeddings, norms and ``lm_head`` stay float.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-import time
-from pathlib import Path
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from . import fast
 from . import format as fmt
 from .nn import Q35Linear
+from .validate import check_group_size
 
-__all__ = ["quantize_model", "save_quantized", "load_quantized", "read_metadata", "q35_layers",
-           "model_weight_bytes", "restore_nonpersistent_buffers", "FORMAT_VERSION"]
+__all__ = ["QuantConfig", "DEFAULT_CONFIG", "SUPPORTED_MODEL_TYPES", "quantize_model", "block_linears",
+           "q35_layers", "model_weight_bytes", "check_supported", "restore_nonpersistent_buffers",
+           "nonpersistent_buffer_dtypes"]
 
-FORMAT_VERSION = 1          # SPEC.md: "The q35 format, version 1"
-METADATA_FORMAT = "q35"     # safetensors metadata "format" key
+# transformers model types whose decoder blocks are LLaMA-like (attention q/k/v/o + gated MLP, all nn.Linear)
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+METHODS = ("search", "gptq")
 
 
-def _blocks(model) -> nn.Module:
-    inner = getattr(model, "model", None)
-    layers = getattr(inner, "layers", None)
+@dataclass(frozen=True)
+class QuantConfig:
+    """One q35 configuration for every block linear.
+
+    method "search": SPEC §3 (scale_format "f16", min-max) or §8 (scale_format "compact": error-minimising search,
+    weighted by each input channel's mean squared activation when ``importance``); "gptq": SPEC §9 error
+    compensation with per-layer Hessians. ``permute`` stores a permutation that puts the most important channels on
+    the 4-bit lanes (SPEC §8). Calibration runs on ``calib_windows_per_doc`` windows of each calibration text.
+    """
+    method: str = "search"
+    group_size: int | None = 192
+    scale_format: str = "compact"
+    importance: bool = True
+    permute: bool = False
+    gptq: dict = field(default_factory=dict)     # options of q35.quantize_gptq (order, damp, block_size)
+    calib_windows_per_doc: int = 2
+
+    def __post_init__(self):
+        check_group_size(self.group_size)
+        for flag in ("importance", "permute"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if not isinstance(self.gptq, dict):
+            raise ValueError(f"gptq options must be a mapping, got {type(self.gptq).__name__}")
+        if isinstance(self.calib_windows_per_doc, bool) or not isinstance(self.calib_windows_per_doc, int) \
+                or self.calib_windows_per_doc < 1:
+            raise ValueError(f"calib_windows_per_doc must be a positive integer, got {self.calib_windows_per_doc!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.scale_format not in fmt.SCALE_FORMATS:
+            raise ValueError(f"scale_format must be one of {fmt.SCALE_FORMATS}, got {self.scale_format!r}")
+        if self.permute and not self.importance:
+            raise ValueError("permute=True orders channels by importance: it needs importance=True (SPEC §8)")
+        if self.importance and self.scale_format == "f16" and self.method == "search":
+            raise ValueError("importance weights the compact search (SPEC §8); the f16 min-max mode has no search "
+                             "to weight: use scale_format='compact' or importance=False")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.importance or self.method == "gptq"
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown q35 configuration fields {sorted(unknown)}")
+        return cls(**d)
+
+    def describe(self) -> str:
+        parts = [self.method, f"group {self.group_size or 'row'}", self.scale_format]
+        if self.importance:
+            parts.append("importance-weighted")
+        if self.permute:
+            parts.append("permuted")
+        return ", ".join(parts)
+
+
+DEFAULT_CONFIG = QuantConfig()
+
+
+def check_supported(model) -> None:
+    """One clear error for a model q35 cannot quantize."""
+    mtype = getattr(getattr(model, "config", None), "model_type", None)
+    if mtype not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(f"unsupported architecture {mtype!r}: q35 quantizes LLaMA-like decoder models "
+                         f"({', '.join(SUPPORTED_MODEL_TYPES)})")
+    layers = getattr(getattr(model, "model", None), "layers", None)
     if layers is None:
-        raise ValueError("expected a transformers LLaMA-architecture model with model.model.layers")
-    return layers
+        raise ValueError(f"{type(model).__name__} has no model.layers: expected a LLaMA-like causal LM")
+
+
+def block_linears(model) -> dict[str, nn.Linear]:
+    """{full module name: nn.Linear} of every linear layer inside the decoder blocks (model.model.layers)."""
+    check_supported(model)
+    layers = model.model.layers
+    prefix = next(n for n, m in model.named_modules() if m is layers)
+    return {f"{prefix}.{name}": mod for name, mod in layers.named_modules() if type(mod) is nn.Linear}
 
 
 def q35_layers(model) -> dict[str, Q35Linear]:
     return {name: m for name, m in model.named_modules() if isinstance(m, Q35Linear)}
 
 
-def quantize_model(model, group_size: int | None = fmt.DEFAULT_GROUP_SIZE, prefill_rows: int | None = None,
-                   verbose: bool = False) -> list[str]:
-    """Replace every nn.Linear inside model.model.layers by a Q35Linear (in place). Returns the replaced names."""
-    layers = _blocks(model)
-    prefix = next(n for n, m in model.named_modules() if m is layers)
-    targets = [(name, mod) for name, mod in layers.named_modules() if type(mod) is nn.Linear]
-    done = []
-    t0 = time.perf_counter()
-    for name, mod in targets:
-        parent_name, _, attr = name.rpartition(".")
-        parent = layers.get_submodule(parent_name) if parent_name else layers
-        setattr(parent, attr, Q35Linear.from_linear(mod, group_size, prefill_rows))
-        done.append(f"{prefix}.{name}")
-        if verbose and len(done) % 50 == 0:
-            print(f"  quantized {len(done)}/{len(targets)} linears ({time.perf_counter() - t0:.1f} s)",
-                  file=sys.stderr)
-    model._q35 = {"group_size": group_size, "layers": done}
-    return done
+def _quantize_one(w: np.ndarray, config: QuantConfig, stats) -> fmt.QTensor:
+    importance = stats.importance if (stats is not None and config.importance) else None
+    if config.method == "gptq":
+        from .gptq import quantize_gptq
+        return quantize_gptq(w, stats.hessian, config.group_size, scale_format=config.scale_format,
+                             importance=importance, permute=config.permute, **config.gptq)
+    return fast.quantize(w, config.group_size, scale_format=config.scale_format, importance=importance,
+                         permute=config.permute)
+
+
+def quantize_model(model, config: QuantConfig = DEFAULT_CONFIG, calibration=None, progress: bool = True) -> dict:
+    """Quantize every block linear of ``model`` (in place) and return a summary.
+
+    ``calibration``: precomputed ``{layer name: LayerStats}`` (q35.calibration.collect_stats), or a
+    CalibrationSet of token windows to measure them on; needed when ``config.needs_calibration``. Every layer is
+    quantized before any is swapped in: on error the model is unchanged.
+    """
+    targets = block_linears(model)
+    if not targets:
+        raise ValueError("the model has no nn.Linear layers in its decoder blocks (already quantized?)")
+    stats = _layer_stats(model, config, calibration, list(targets), progress)
+    new = {}
+    for name, lin in _progress(targets.items(), "quantizing block linears", progress, len(targets)):
+        w = lin.weight.detach().to("cpu", torch.float32).numpy()
+        try:
+            qt = _quantize_one(w, config, None if stats is None else stats[name])
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+        bias = None if lin.bias is None else lin.bias.detach().to("cpu", torch.float32)
+        new[name] = Q35Linear.from_qtensor(qt, bias).to(lin.weight.device)
+    for name, layer in new.items():           # nothing failed: swap every layer in
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent), attr, layer)
+    model._q35_config = config
+    n_w = sum(m.in_features * m.out_features for m in new.values())
+    bits = sum(8 * fmt.encoded_nbytes(m.out_features, m.in_features, m.group_size, m.scale_format,
+                                      m.perm is not None)["total"] for m in new.values())
+    return {"layers": list(new), "weights": n_w, "bits_per_weight": bits / n_w, "config": config.to_dict()}
+
+
+def _layer_stats(model, config, calibration, names, progress):
+    if not config.needs_calibration:
+        return None
+    if calibration is None:
+        raise ValueError(f"configuration '{config.describe()}' needs calibration statistics: pass calibration="
+                         "q35.calibration.calibration_windows(tokenizer) or collected stats")
+    if isinstance(calibration, dict):
+        missing = [n for n in names if n not in calibration]
+        if missing:
+            raise ValueError(f"calibration statistics lack layers {missing[:3]}")
+        return calibration
+    from .calibration import collect_stats
+    return collect_stats(model, calibration, names, hessian=config.method == "gptq", progress=progress)
+
+
+def _progress(items, desc: str, enabled: bool, total: int):
+    if not enabled:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        print(desc, file=sys.stderr)
+        return items
+    return tqdm(items, desc=desc, total=total, unit="layer", file=sys.stderr)
 
 
 def model_weight_bytes(model) -> dict[str, int]:
     """Bytes of every parameter and buffer (tied tensors counted once), split into q35 layers and the rest."""
+    qnames = {f"{n}.{b}" for n, m in q35_layers(model).items() for b, _ in m.named_buffers(recurse=False)}
     seen, q35, other = set(), 0, 0
-    qnames = {f"{n}.{b}" for n in q35_layers(model) for b in ("packed", "scales", "zeros", "bias")}
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         if t.data_ptr() in seen:
             continue
@@ -75,108 +199,29 @@ def model_weight_bytes(model) -> dict[str, int]:
     return {"q35": q35, "other": other, "total": q35 + other}
 
 
-def _config_dict(model) -> dict:
-    cfg = model.config.to_dict()
-    return json.loads(json.dumps(cfg, default=str))
+def nonpersistent_buffer_dtypes(model) -> dict[str, str]:
+    """{buffer name: dtype} of the buffers a checkpoint does not store (rotary inv_freq): a reload rebuilds them
+    and must give them back the dtype they had (float32 after from_pretrained(dtype=bf16), bf16 after .to(bf16))."""
+    return {f"{n}.{b}".lstrip("."): str(getattr(m, b).dtype).removeprefix("torch.")
+            for n, m in model.named_modules() for b in getattr(m, "_non_persistent_buffers_set", ())
+            if getattr(m, b, None) is not None}
 
 
-def save_quantized(model, path) -> Path:
-    """Write the quantized model's state (tied tensors once) to a safetensors file with q35 metadata."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    qs = q35_layers(model)
-    if not qs:
-        raise ValueError("model has no Q35Linear layers: run quantize_model first")
-    tensors, seen = {}, {}
-    aliases = {}
-    for name, t in model.state_dict().items():
-        key = (t.data_ptr(), t.numel(), t.dtype) if t.numel() else None
-        if key is not None and key in seen:
-            aliases[name] = seen[key]
-            continue
-        if key is not None:
-            seen[key] = name
-        tensors[name] = t.detach().to("cpu").contiguous()
-    layers = {name: {"shape": [m.out_features, m.in_features], "group_size": m.group_size,
-                     "bias": m.bias is not None} for name, m in qs.items()}
-    group_sizes = sorted({m.group_size for m in qs.values()})
-    meta = {
-        "format": METADATA_FORMAT,
-        "q35_format_version": str(FORMAT_VERSION),
-        "group_size": str(getattr(model, "_q35", {}).get("group_size", group_sizes[0]) or 0),   # 0 = per row
-        "q35_layers": json.dumps(layers, sort_keys=True),
-        "aliases": json.dumps(aliases, sort_keys=True),
-        "config": json.dumps(_config_dict(model), sort_keys=True),
-        "architecture": type(model).__name__,
-        "torch_dtype": "float32",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=meta)
-    return path
-
-
-def read_metadata(path) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    if meta.get("format") != METADATA_FORMAT:
-        raise ValueError(f"{path}: not a q35 safetensors file (metadata format={meta.get('format')!r})")
-    if int(meta.get("q35_format_version", -1)) != FORMAT_VERSION:
-        raise ValueError(f"{path}: q35 format version {meta.get('q35_format_version')} is not supported "
-                         f"(this build reads version {FORMAT_VERSION})")
-    return meta
-
-
-def load_quantized(path, prefill_rows: int | None = None):
-    """Rebuild the model saved by :func:`save_quantized` (same bits), in eval mode, on CPU."""
-    import transformers
-    from safetensors.torch import load_file
-
-    meta = read_metadata(path)
-    cfg_dict = json.loads(meta["config"])
-    config = transformers.AutoConfig.for_model(cfg_dict.pop("model_type"), **cfg_dict)
-    arch = getattr(transformers, meta.get("architecture", "LlamaForCausalLM"))
-    with torch.device("meta"):
-        model = arch(config)
-    layers = json.loads(meta["q35_layers"])
-    for name, spec in layers.items():
-        parent_name, _, attr = name.rpartition(".")
-        n, k = spec["shape"]
-        setattr(model.get_submodule(parent_name), attr,
-                Q35Linear(k, n, spec["bias"], spec["group_size"], prefill_rows))
-    state = load_file(str(path))
-    for alias, target in json.loads(meta.get("aliases", "{}")).items():
-        state[alias] = state[target]
-    model = model.to_empty(device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    # non-persistent buffers (e.g. rotary inv_freq) are not in the file: recompute them from the config
-    missing = [m for m in missing if not _is_nonpersistent(model, m)]
-    if missing or unexpected:
-        raise ValueError(f"{path}: state does not match the model (missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]})")
-    restore_nonpersistent_buffers(model)
-    if getattr(config, "tie_word_embeddings", False) and hasattr(model, "tie_weights"):
-        model.tie_weights()
-    model._q35 = {"group_size": int(meta["group_size"]) or None, "layers": list(layers)}
-    model.eval()
-    return model
-
-
-def _is_nonpersistent(model, name: str) -> bool:
-    mod_name, _, buf = name.rpartition(".")
-    mod = model.get_submodule(mod_name) if mod_name else model
-    return buf in getattr(mod, "_non_persistent_buffers_set", set())
-
-
-def restore_nonpersistent_buffers(model) -> None:
-    """Rebuild the modules whose non-persistent buffers to_empty left uninitialised (rotary embeddings)."""
+def restore_nonpersistent_buffers(model, dtypes: dict[str, str] | None = None) -> None:
+    """Rebuild the modules whose non-persistent buffers a meta-device load left uninitialised (rotary
+    embeddings) and give each buffer its recorded dtype (``dtypes``, from :func:`nonpersistent_buffer_dtypes`)."""
     for name, mod in list(model.named_modules()):
         if type(mod).__name__.endswith("RotaryEmbedding") and hasattr(mod, "config"):
             parent_name, _, attr = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
             setattr(parent, attr, type(mod)(config=mod.config))
+    for full, dt in (dtypes or {}).items():
+        mod_name, _, buf = full.rpartition(".")
+        mod = model.get_submodule(mod_name)
+        target = getattr(torch, dt, None)
+        if buf not in getattr(mod, "_non_persistent_buffers_set", ()) or not isinstance(target, torch.dtype):
+            raise ValueError(f"buffer_dtypes: {full!r} -> {dt!r} is not a non-persistent buffer of this model")
+        setattr(mod, buf, getattr(mod, buf).to(target))
     leftover = [f"{n}.{b}" for n, m in model.named_modules() for b in getattr(m, "_non_persistent_buffers_set", ())
                 if "RotaryEmbedding" not in type(m).__name__]
     if leftover:
