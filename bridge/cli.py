@@ -34,8 +34,12 @@ def info_main(argv: list[str]) -> int:
     p.add_argument("--group-size", type=int, default=fmt.DEFAULT_GROUP_SIZE,
                    help="multiple of 16, or 0 for one group per row")
     a = p.parse_args(argv)
-    g = a.group_size or None
-    nbytes = fmt.encoded_nbytes(a.out_features, a.in_features, g)
+    from .validate import check_group_size
+    try:
+        g = check_group_size(a.group_size)
+        nbytes = fmt.encoded_nbytes(a.out_features, a.in_features, g)
+    except (TypeError, ValueError) as exc:
+        p.error(str(exc))
     bpw = fmt.all_in_bits_per_weight(a.in_features, g)
     print(f"shape [{a.out_features}, {a.in_features}], group size {g or 'row'}")
     print(f"payload bytes {nbytes['payload']}, scale bytes {nbytes['scales']}, zero bytes {nbytes['zeros']}")

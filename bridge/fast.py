@@ -28,12 +28,13 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
     w, g, imp, perm = prepare_quantize(weight, group_size, scale_format, importance, permute)
     n_rows, k = w.shape
     ng, p = num_groups(k, g), payload_bytes_per_row(k)
+    gk = min(g, k)         # a group wider than the row is one group of K columns (keeps the int32 kernel args small)
     if scale_format == "f16":
-        packed, scales, zeros, info = ext.q35_quantize(w.T, g, ng, p)
+        packed, scales, zeros, info = ext.q35_quantize(w.T, gk, ng, p)
         check_info(info, "q35_quantize")
         return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
                        _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
-    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, g, ng, p)
+    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, gk, ng, p)
     check_info(info, "q35_quantize_compact")
     rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
     scales, zeros = expand_compact(rs, gc)
@@ -58,8 +59,11 @@ def matmul(x, qt: QTensor) -> np.ndarray:
 def pack_codes(codes) -> np.ndarray:
     """Per-weight codes (1-D row or 2-D rows; even columns 0..15, odd 0..7) -> uint8 payload."""
     arr = check_codes(codes)
+    p = payload_bytes_per_row(arr.shape[-1])
+    if arr.size == 0:                                   # no rows: an empty payload of the right width
+        return np.zeros(arr.shape[:-1] + (p,), dtype=np.uint8)
     rows = arr.reshape(-1, arr.shape[-1]).astype(np.int32)
-    packed, info = ext.q35_pack(rows.T, payload_bytes_per_row(arr.shape[-1]))
+    packed, info = ext.q35_pack(rows.T, p)
     check_info(info, "q35_pack")
     return np.ascontiguousarray(packed.T).view(np.uint8).reshape(arr.shape[:-1] + (-1,))
 
@@ -67,6 +71,8 @@ def pack_codes(codes) -> np.ndarray:
 def unpack_codes(packed, n: int) -> np.ndarray:
     """uint8 payload (1-D row or 2-D rows of 7·ceil(n/16) bytes) -> per-weight codes (uint8)."""
     arr = check_packed(packed, n)
+    if arr.size == 0:
+        return np.zeros(arr.shape[:-1] + (int(n),), dtype=np.uint8)
     rows = arr.reshape(-1, arr.shape[-1])
     codes, info = ext.q35_unpack(rows.view(np.int8).T, int(n))
     check_info(info, "q35_unpack")

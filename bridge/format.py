@@ -31,6 +31,19 @@ MAX_PERMUTED_COLUMNS = 2 ** PERM_BITS - 1
 
 
 # --- sizes (SPEC §4, §8) ----------------------------------------------------------------------------------
+def _check_sizes(out_features, in_features, group_size) -> None:
+    """The size functions' arguments: positive integer shape; group size None/0, K, or a positive multiple of 16."""
+    for name, v in (("out_features", out_features), ("in_features", in_features)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    g = group_size
+    if g is None or (isinstance(g, (int, np.integer)) and not isinstance(g, (bool, np.bool_))
+                     and (g == 0 or g == in_features or (g > 0 and g % WEIGHTS_PER_BLOCK == 0))):
+        return
+    raise ValueError(f"group_size must be None/0 (one group per row), K={in_features} or a positive multiple of 16, "
+                     f"got {g!r}")
+
+
 def effective_group_size(in_features: int, group_size: int | None) -> int:
     """`None`/0 means one group per row (g = K)."""
     return in_features if not group_size else group_size
@@ -54,8 +67,12 @@ def group_code_bytes_per_row(n_groups: int) -> int:
 def encoded_nbytes(out_features: int, in_features: int, group_size: int | None, scale_format: str = "f16",
                    permuted: bool = False) -> dict[str, int]:
     """Serialized bytes of each part (SPEC §4, §8): payload, scales, zeros (or row scales + group codes), perm."""
+    _check_sizes(out_features, in_features, group_size)
     n_groups = num_groups(in_features, group_size)
     sizes = {"payload": out_features * payload_bytes_per_row(in_features)}
+    if permuted and in_features > MAX_PERMUTED_COLUMNS:
+        raise ValueError(f"a permutation of {in_features} columns cannot be stored (uint16, at most "
+                         f"{MAX_PERMUTED_COLUMNS})")
     if scale_format == "f16":
         sizes["scales"] = out_features * n_groups * SCALE_BITS // 8
         sizes["zeros"] = out_features * n_groups * ZERO_BITS // 8
@@ -78,7 +95,7 @@ def all_in_bits_per_weight(in_features: int, group_size: int | None, scale_forma
 
 
 # --- the container (SPEC §6) ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class QTensor:
     """A q35-encoded matrix: payload, per-group scales/zeros, shape (N, K) and the effective group size.
 
@@ -96,6 +113,25 @@ class QTensor:
     row_scales: np.ndarray | None = None
     group_codes: np.ndarray | None = None
     perm: np.ndarray | None = None
+
+    def __eq__(self, other) -> bool:
+        """Same encoding: equal metadata and bit-identical arrays (same dtypes)."""
+        if not isinstance(other, QTensor):
+            return NotImplemented
+        if (tuple(self.shape), self.group_size, self.scale_format) != \
+                (tuple(other.shape), other.group_size, other.scale_format):
+            return False
+        for field in ("packed", "scales", "zeros", "row_scales", "group_codes", "perm"):
+            a, b = getattr(self, field), getattr(other, field)
+            if (a is None) != (b is None):
+                return False
+            if a is not None:
+                a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+                if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                    return False
+        return True
+
+    __hash__ = None          # mutable arrays inside: not hashable
 
     @property
     def nbytes(self) -> int:

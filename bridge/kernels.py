@@ -108,9 +108,11 @@ def kernel_weights(qt: fmt.QTensor) -> KernelWeights:
     """Validate `qt` (SPEC §6) and lay it out for the kernels: done once per weight."""
     check_qtensor(qt)
     perm = None if qt.perm is None else qt.perm.astype(np.intp)
+    shape = tuple(int(v) for v in qt.shape)
+    # a group wider than the row is one group of K columns: the kernels get min(g, K) (int32 arguments)
     return KernelWeights(qt.packed.view(np.int8).T, np.ascontiguousarray(qt.scales, dtype=np.float32).T,
-                         np.ascontiguousarray(qt.zeros, dtype=np.float32).T, tuple(int(v) for v in qt.shape),
-                         int(qt.group_size), perm)
+                         np.ascontiguousarray(qt.zeros, dtype=np.float32).T, shape,
+                         min(int(qt.group_size), shape[1]), perm)
 
 
 def matmul_kernel(xa: np.ndarray, kw: KernelWeights) -> np.ndarray:
@@ -119,6 +121,8 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights) -> np.ndarray:
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
+    if xa.ndim == 2 and xa.shape[0] == 0:              # an empty batch: an empty result, as the reference gives
+        return np.zeros((0, kw.shape[0]), dtype=np.float32)
     if kw.perm is not None:
         xa = np.ascontiguousarray(xa[..., kw.perm])
     if xa.ndim == 1:

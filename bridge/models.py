@@ -63,9 +63,9 @@ class QuantConfig:
             raise ValueError(f"scale_format must be one of {fmt.SCALE_FORMATS}, got {self.scale_format!r}")
         if self.permute and not self.importance:
             raise ValueError("permute=True orders channels by importance: it needs importance=True (SPEC §8)")
-        if self.importance and self.scale_format == "f16" and self.method == "search":
+        if self.importance and self.scale_format == "f16" and self.method == "search" and not self.permute:
             raise ValueError("importance weights the compact search (SPEC §8); the f16 min-max mode has no search "
-                             "to weight: use scale_format='compact' or importance=False")
+                             "to weight: use scale_format='compact', permute=True or importance=False")
 
     @property
     def needs_calibration(self) -> bool:

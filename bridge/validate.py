@@ -58,6 +58,10 @@ def check_weight(weight) -> np.ndarray:
     return w
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def check_group_size(group_size) -> int | None:
     if group_size is None or (isinstance(group_size, (int, np.integer)) and not isinstance(group_size, bool)
                               and group_size == 0):
@@ -108,8 +112,6 @@ def check_importance(importance, in_features: int | None) -> np.ndarray:
     a = _as_float32(importance, "importance", (1,))
     if in_features is not None and a.shape[0] != in_features:
         raise ValueError(f"importance: length {a.shape[0]} does not match in_features {in_features}")
-    if a.shape[0] > MAX_PERMUTED_COLUMNS:
-        raise ValueError("importance: more than 65535 channels cannot be permuted (uint16 permutation)")
     if (a < 0).any():
         raise ValueError(f"importance: negative value at index {_first_bad(a < 0)}")
     return a
@@ -138,11 +140,11 @@ def check_qtensor(qt) -> None:
     for field in ("packed", "scales", "zeros", "shape", "group_size"):
         if not hasattr(qt, field):
             raise TypeError(f"not a QTensor: missing field {field!r}")
-    if len(qt.shape) != 2 or min(qt.shape) <= 0:
-        raise ValueError(f"QTensor.shape must be (N, K) with N, K >= 1, got {qt.shape}")
+    if not isinstance(qt.shape, (tuple, list)) or len(qt.shape) != 2 or not all(_is_int(v) and v > 0 for v in qt.shape):
+        raise ValueError(f"QTensor.shape must be (N, K) with integers N, K >= 1, got {qt.shape!r}")
     n_rows, k = (int(v) for v in qt.shape)
     g = qt.group_size
-    if not isinstance(g, (int, np.integer)) or g <= 0 or (g % 16 and g != k):
+    if not _is_int(g) or g <= 0 or (g % 16 and g != k):
         raise ValueError(f"QTensor.group_size must be a positive multiple of 16 or equal to K={k}, got {g}")
     n_groups = -(-k // int(g))
     want = (n_rows, payload_bytes_per_row(k))
@@ -203,6 +205,17 @@ def prepare_quantize(weight, group_size, scale_format, importance, permute):
     w = check_weight(weight)
     g = effective_group_size(w.shape[1], check_group_size(group_size))
     check_scale_format(scale_format)
+    if not isinstance(permute, (bool, np.bool_)):
+        raise TypeError(f"permute must be True or False, got {permute!r}")
+    if importance is not None and scale_format == "f16" and not permute:
+        raise ValueError("importance weights the compact search (SPEC §8); the f16 min-max grid has no search to "
+                         "weight (it only orders a permutation): use scale_format='compact', permute=True, or "
+                         "importance=None")
+    if permute and importance is None:
+        raise ValueError("permute=True orders channels by importance (SPEC §8): pass importance")
+    if permute and w.shape[1] > MAX_PERMUTED_COLUMNS:
+        raise ValueError(f"permute=True: {w.shape[1]} columns cannot be permuted (the stored permutation is uint16, "
+                         f"at most {MAX_PERMUTED_COLUMNS} columns)")
     imp = check_importance(importance, w.shape[1])
     perm = None
     if permute:

@@ -7,6 +7,7 @@ suite checked and fails the session under `ci` if that is below the promised min
 from __future__ import annotations
 
 import os
+import sys
 
 from hypothesis import HealthCheck, settings
 
@@ -27,6 +28,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         import q35
         assert os.path.samefile(q35.kernels.LOADED_FROM, ext), (q35.kernels.LOADED_FROM, ext)
         terminalreporter.write_line(f"kernels loaded from {ext}")
+    for module in ("test_fuzz_files", "test_fuzz_qtensor"):
+        counts = getattr(sys.modules.get(module), "FUZZ_COUNTS", None)
+        for kind, c in (counts or {}).items():
+            terminalreporter.write_line(f"fuzz {kind}: {c['inputs']} inputs, {c['clear error']} clear errors, "
+                                        f"{c['identical load']} identical loads, {c['other']} other")
     n = EQUIVALENCE["examples"]
     if n:
         terminalreporter.write_line(f"equivalence suite: {n} Hypothesis examples checked Fortran vs pyref, "
