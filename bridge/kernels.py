@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import format as fmt
-from .validate import check_qtensor
+from .validate import check_a8_block, check_activations, check_qtensor
 
 # Developer hook: the run-time-checked build (-fcheck=all, tests/fortran_build.py) is loaded from this path.
 EXTENSION_ENV = "Q35_KERNEL_EXTENSION"
@@ -61,7 +61,7 @@ class _Routines:
     """The wrapped routines of every Fortran module, under one namespace."""
 
     def __init__(self, mod):
-        for module in (mod.q35_kernels, mod.q35_matmul):
+        for module in (mod.q35_kernels, mod.q35_matmul, mod.q35_a8):
             for name in dir(module):
                 if name.startswith("q35_"):
                     setattr(self, name, getattr(module, name))
@@ -90,6 +90,9 @@ def check_info(info: int, kernel: str) -> None:
         raise ValueError(f"{kernel}: inconsistent sizes reached the kernel (validation bug)")
     if info == 2:
         raise ValueError(f"{kernel}: x or the weights contain NaN/Inf or an out-of-range value")
+    if info == 3:
+        raise RuntimeError(f"{kernel}: this processor does not store integers little-endian, which the A8 kernel "
+                           "assumes; use activations='float'")
     if info != 0:
         raise RuntimeError(f"{kernel}: unknown status {info}")
 
@@ -113,18 +116,44 @@ def kernel_weights(qt: fmt.QTensor) -> KernelWeights:
                          int(qt.group_size), perm)
 
 
-def matmul_kernel(xa: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def default_threads() -> int:
+    """The CPUs this process may run on (its affinity mask), the kernels' default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _threads(threads: int | None) -> int:
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None (all usable CPUs), got {threads!r}")
+    return int(threads)
+
+
+def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "float", threads: int | None = None,
+                  a8_block: int = fmt.DEFAULT_A8_BLOCK) -> np.ndarray:
     """y = xa @ dequantize(W).T for a float32 C-ordered xa of shape [K] or [B, K] (already checked by
-    `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel."""
+    `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel.
+
+    activations="float" (default): the float32 kernel, within SPEC §5's bound of the exact product.
+    activations="a8": x quantized to int8 per block of `a8_block` columns, exact integer sums (SPEC §5.1),
+    bit-identical to `q35.reference.matmul_a8`. threads: output rows are split over this many threads (None: the
+    CPUs this process may run on); the result does not depend on it."""
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
+    check_activations(activations)
+    nt = _threads(threads)
     if kw.perm is not None:
         xa = np.ascontiguousarray(xa[..., kw.perm])
-    if xa.ndim == 1:
-        y, info = ext.q35_gemv(xa, kw.packed, kw.scales, kw.zeros, kw.group_size)
-        check_info(info, "q35_gemv")
-        return y
-    y, info = ext.q35_gemm(xa.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
-    check_info(info, "q35_gemm")
-    return np.ascontiguousarray(y.T)
+    x2 = xa.reshape(-1, kw.shape[1])
+    if activations == "a8":
+        y, info = ext.q35_gemm_a8(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, check_a8_block(a8_block), nt)
+        check_info(info, "q35_gemm_a8")
+    else:
+        y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
+        check_info(info, "q35_gemm")
+    y = np.ascontiguousarray(y.T)
+    return y[0] if xa.ndim == 1 else y
