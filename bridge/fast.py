@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .format import DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row, unpermute_columns
-from .kernels import check_info, ext, kernel_weights, matmul_kernel
+from .kernels import check_info, default_threads, ext, kernel_weights, matmul_kernel
 from .validate import check_codes, check_packed, check_x, prepare_quantize
 
 __all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
@@ -33,7 +33,7 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
         check_info(info, "q35_quantize")
         return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
                        _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
-    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, g, ng, p)
+    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, g, ng, p, default_threads())
     check_info(info, "q35_quantize_compact")
     rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
     scales, zeros = expand_compact(rs, gc)
