@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import q35
 import q35.reference as pyref
 from conftest import EQUIVALENCE
-from strategies import codes, group_sizes, weights
+from strategies import arbitrary_qtensors, group_sizes, weights
 
 A8_BLOCKS = [16, 32, 48, 64, 128, 256]
 SCALES = [0.0, 1e-45, 1e-40, 1e-30, 1e-6, 1.0, 1e3, 1e20, 1e37, 3e38]
@@ -40,15 +40,7 @@ def any_qtensor(draw):
     if draw(st.booleans()):
         w, g = draw(weights(max_rows=6, max_cols=96)), draw(group_sizes)
         return q35.quantize(w, g, scale_format=draw(st.sampled_from(["f16", "compact"])))
-    c = draw(codes(max_rows=5, max_cols=96))
-    n, k = c.shape
-    g = draw(group_sizes)
-    ng = pyref.num_groups(k, g)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    scales = np.abs(rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 4)).astype(np.float16)
-    scales[scales == 0] = np.float16(2.0**-24)
-    zeros = (rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 4)).astype(np.float16)
-    return pyref.QTensor(pyref.pack_codes(c), scales, zeros, (n, k), pyref.effective_group_size(k, g))
+    return draw(arbitrary_qtensors())[0]
 
 
 def _bits(a: np.ndarray) -> bytes:
