@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row, unpermute_columns
-from .kernels import check_info, ext, kernel_weights, matmul_kernel
+from .format import (DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row,
+                     unpermute_columns)
+from .kernels import check_info, default_threads, ext, kernel_weights, matmul_kernel
 from .validate import check_codes, check_packed, check_x, prepare_quantize
 
 __all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
@@ -34,7 +35,7 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
         check_info(info, "q35_quantize")
         return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
                        _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
-    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, gk, ng, p)
+    packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, gk, ng, p, default_threads())
     check_info(info, "q35_quantize_compact")
     rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
     scales, zeros = expand_compact(rs, gc)
@@ -50,10 +51,13 @@ def dequantize(qt: QTensor) -> np.ndarray:
     return unpermute_columns(np.ascontiguousarray(w.T), qt.perm)
 
 
-def matmul(x, qt: QTensor) -> np.ndarray:
-    """y = x @ dequantize(qt).T for x of shape [K] or [B, K], through the fused kernel."""
+def matmul(x, qt: QTensor, *, activations: str = "float", threads: int | None = None,
+           a8_block: int = DEFAULT_A8_BLOCK) -> np.ndarray:
+    """y = x @ dequantize(qt).T for x of shape [K] or [B, K]. activations="float" (default): within SPEC §5's
+    bound; "a8": int8 activations per block of `a8_block` columns, bit-identical to q35.reference.matmul_a8
+    (SPEC §5.1). threads: None = every CPU this process may run on; results do not depend on it."""
     kw = kernel_weights(qt)
-    return matmul_kernel(check_x(x, kw.shape[1]), kw)
+    return matmul_kernel(check_x(x, kw.shape[1]), kw, activations=activations, threads=threads, a8_block=a8_block)
 
 
 def pack_codes(codes) -> np.ndarray:

@@ -28,6 +28,10 @@ GROUP_CODE_BITS = 10
 ROW_SCALE_BITS = 16
 PERM_BITS = 16                            # a stored column permutation costs 16 bits per input channel
 MAX_PERMUTED_COLUMNS = 2 ** PERM_BITS - 1
+# integer-activation matmul (SPEC §5.1): activations quantized to int8 per block of this many columns
+DEFAULT_A8_BLOCK = 128
+MAX_A8_BLOCK = 4096                       # keeps every kernel sum below 2**31 (SPEC §5.1)
+ACTIVATIONS = ("float", "a8")
 
 
 # --- sizes (SPEC §4, §8) ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import format as fmt
-from .validate import check_qtensor
+from .validate import check_a8_block, check_activations, check_qtensor
 
 # Developer hook: the run-time-checked build (-fcheck=all, tests/fortran_build.py) is loaded from this path.
 EXTENSION_ENV = "Q35_KERNEL_EXTENSION"
@@ -61,7 +61,7 @@ class _Routines:
     """The wrapped routines of every Fortran module, under one namespace."""
 
     def __init__(self, mod):
-        for module in (mod.q35_kernels, mod.q35_matmul):
+        for module in (mod.q35_kernels, mod.q35_matmul, mod.q35_a8):
             for name in dir(module):
                 if name.startswith("q35_"):
                     setattr(self, name, getattr(module, name))
@@ -90,6 +90,9 @@ def check_info(info: int, kernel: str) -> None:
         raise ValueError(f"{kernel}: inconsistent sizes reached the kernel (validation bug)")
     if info == 2:
         raise ValueError(f"{kernel}: x or the weights contain NaN/Inf or an out-of-range value")
+    if info == 3:
+        raise RuntimeError(f"{kernel}: this processor does not store integers little-endian, which the A8 kernel "
+                           "assumes; use activations='float'")
     if info != 0:
         raise RuntimeError(f"{kernel}: unknown status {info}")
 
@@ -115,20 +118,94 @@ def kernel_weights(qt: fmt.QTensor) -> KernelWeights:
                          min(int(qt.group_size), shape[1]), perm)
 
 
-def matmul_kernel(xa: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def default_threads() -> int:
+    """The CPUs this process may run on (its affinity mask), the kernels' default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _threads(threads: int | None) -> int:
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None (all usable CPUs), got {threads!r}")
+    return int(threads)
+
+
+# Batches of at least this many rows take the float path as dequantize-a-row-tile-then-BLAS (numpy matmul on
+# TILE_ROWS rows at a time, so the float32 tile stays cache-resident) instead of the fused kernel, whose cost
+# grows with the batch (it re-decodes nothing but multiplies every weight per row of x). Measured by
+# `python -m bench.gemv_bench` (the "tiled BLAS" rows against "q35 float kernel"): see the closing note there.
+BLAS_MIN_BATCH = 8
+TILE_ROWS = 256
+# Above this |x| the float kernel's binary32 group sums could overflow (K·15·|x| must stay below 3.4e38): x is
+# scaled by a power of two first (exact for every element that stays normal) and y scaled back.
+_FLOAT_SAFE_ABS = 2.0 ** 100
+
+
+def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """SPEC §5.1 step 1 for float32 x of shape [K] or [B, K]: (int8 codes like x, float64 block scales [.., nblocks])."""
+    block = check_a8_block(block)
+    x2 = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])
+    nab = -(-x2.shape[1] // block)
+    q, dx, info = ext.q35_quantize_a8(x2.T, block, nab)
+    check_info(info, "q35_quantize_a8")
+    return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
+
+
+def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+    n, k = kw.shape
+    y = np.empty((x2.shape[0], n), np.float32)
+    for n0 in range(0, n, TILE_ROWS):
+        n1 = min(n, n0 + TILE_ROWS)
+        w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size)
+        check_info(info, "q35_dequantize")
+        np.matmul(x2, w, out=y[:, n0:n1])       # w is W_hat[n0:n1].T as a Fortran (k, rows) array
+    return y
+
+
+def _float_fused(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+    amax = float(np.max(np.abs(x2))) if x2.size else 0.0
+    if amax > _FLOAT_SAFE_ABS:
+        e = int(np.frexp(amax)[1]) - 64
+        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw)
+        with np.errstate(over="ignore"):
+            return np.ldexp(y.astype(np.float64), e).astype(np.float32)
+    y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
+    check_info(info, "q35_gemm")
+    return np.ascontiguousarray(y.T)
+
+
+def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "float", threads: int | None = None,
+                  a8_block: int = fmt.DEFAULT_A8_BLOCK) -> np.ndarray:
     """y = xa @ dequantize(W).T for a float32 C-ordered xa of shape [K] or [B, K] (already checked by
-    `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel."""
+    `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel.
+
+    activations="float" (default): within SPEC §5's bound of the exact product: the fused float32 kernel for
+    batches below BLAS_MIN_BATCH rows, dequantized row tiles times numpy's BLAS from there on.
+    activations="a8": x quantized to int8 per block of `a8_block` columns, exact integer sums (SPEC §5.1),
+    bit-identical to `q35.reference.matmul_a8`. threads: output rows are split over this many threads (None: the
+    CPUs this process may run on); the result does not depend on it."""
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
+    check_activations(activations)
+    nt = _threads(threads)
     if xa.ndim == 2 and xa.shape[0] == 0:              # an empty batch: an empty result, as the reference gives
         return np.zeros((0, kw.shape[0]), dtype=np.float32)
     if kw.perm is not None:
         xa = np.ascontiguousarray(xa[..., kw.perm])
-    if xa.ndim == 1:
-        y, info = ext.q35_gemv(xa, kw.packed, kw.scales, kw.zeros, kw.group_size)
-        check_info(info, "q35_gemv")
-        return y
-    y, info = ext.q35_gemm(xa.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
-    check_info(info, "q35_gemm")
-    return np.ascontiguousarray(y.T)
+    x2 = xa.reshape(-1, kw.shape[1])
+    if activations == "a8":
+        y, info = ext.q35_gemm_a8(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, check_a8_block(a8_block), nt)
+        check_info(info, "q35_gemm_a8")
+        y = np.ascontiguousarray(y.T)
+    elif x2.shape[0] >= BLAS_MIN_BATCH:
+        if not np.isfinite(x2).all():
+            raise ValueError("matmul_kernel: x contains NaN/Inf")
+        y = _float_tiled_blas(x2, kw)
+    else:
+        y = _float_fused(x2, kw)
+    return y[0] if xa.ndim == 1 else y

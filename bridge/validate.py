@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import (F16_MAX, MAX_PERMUTED_COLUMNS, SCALE_FORMATS, effective_group_size, importance_permutation,
-                     payload_bytes_per_row)
+from .format import (ACTIVATIONS, F16_MAX, MAX_A8_BLOCK, MAX_PERMUTED_COLUMNS, SCALE_FORMATS, WEIGHTS_PER_BLOCK,
+                     effective_group_size, importance_permutation, payload_bytes_per_row)
 
 _FLOAT_KINDS = "f"
 
@@ -72,6 +72,22 @@ def check_group_size(group_size) -> int | None:
         raise ValueError(f"group_size must be a positive multiple of 16 (or None/0 for one group per row), "
                          f"got {group_size}")
     return int(group_size)
+
+
+def check_a8_block(block) -> int:
+    """SPEC §5.1: the activation block is a positive multiple of 16 columns, at most MAX_A8_BLOCK."""
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)):
+        raise TypeError(f"a8 block must be an int, got {type(block).__name__}")
+    if block <= 0 or block % WEIGHTS_PER_BLOCK or block > MAX_A8_BLOCK:
+        raise ValueError(f"a8 block must be a positive multiple of {WEIGHTS_PER_BLOCK} and at most {MAX_A8_BLOCK}, "
+                         f"got {block}")
+    return int(block)
+
+
+def check_activations(activations) -> str:
+    if activations not in ACTIVATIONS:
+        raise ValueError(f"activations must be one of {ACTIVATIONS}, got {activations!r}")
+    return activations
 
 
 def check_x(x, in_features: int) -> np.ndarray:

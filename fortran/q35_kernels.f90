@@ -9,6 +9,7 @@ module q35_kernels
   use, intrinsic :: iso_fortran_env, only: real32, real64, int8, int32, int64
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
+  !$ use omp_lib, only: omp_get_max_threads
   implicit none
   private
   public :: sizes_ok, group_blocks, params_ok
@@ -77,17 +78,17 @@ contains
 
   ! SPEC §8: per row a binary16 scale d; per group the (sc, zp) that minimises sum a_k*(w_k - w_hat_k)**2 over
   ! sc in [max(1, 5*c0/8), min(63, c0+1)] and zp in [zc-1, zc+1] (clamped to 0..15), first minimum wins.
-  ! The arithmetic and its order are those of pyref.search_group, so the choice is bit-identical.
-  subroutine q35_quantize_compact(w, a, gs, ng, p, packed, row_scales, group_codes, info, k, n)
-    integer(int32), intent(in) :: k, n, gs, ng, p
+  ! The arithmetic and its order are those of pyref.search_group, so the choice is bit-identical. Rows are split
+  ! over nthreads OpenMP threads (<= 0: the OpenMP default); each row is computed alone, so the bits do not depend
+  ! on the thread count.
+  subroutine q35_quantize_compact(w, a, gs, ng, p, nthreads, packed, row_scales, group_codes, info, k, n)
+    integer(int32), intent(in) :: k, n, gs, ng, p, nthreads
     real(real32), intent(in) :: w(k, n), a(k)
     integer(int8), intent(out) :: packed(p, n)
     real(real32), intent(out) :: row_scales(n)
     integer(int32), intent(out) :: group_codes(ng, n)
     integer(int32), intent(out) :: info
-    integer(int32) :: codes(k)
-    integer(int32) :: row, j, col, k0, k1, c0, sc, zp, zc, best_sc, best_zp
-    real(real64) :: lo, hi, d, s, z, err, best_err, s0max
+    integer(int32) :: row, nt
 
     packed = 0_int8
     row_scales = 0.0_real32
@@ -98,45 +99,107 @@ contains
     if (.not. all(ieee_is_finite(w)) .or. .not. all(ieee_is_finite(a))) return
     if (any(abs(real(w, real64)) > f16_max) .or. any(a < 0.0_real32)) return
     info = 0
+    nt = nthreads
+    !$ if (nt <= 0) nt = omp_get_max_threads()
+    nt = max(1, nt)
+    !$omp parallel do schedule(dynamic, 16) num_threads(nt) default(shared) private(row)
     do row = 1, n
-      s0max = 0.0_real64
-      do j = 1, ng
-        call group_span(w((j - 1) * gs + 1:min(j * gs, k), row), lo, hi)
-        s0max = max(s0max, (hi - lo) / 15.0_real64)
-      end do
-      d = max(f16_up(s0max / real(sc_max, real64)), min_scale)
-      do j = 1, ng
-        k0 = (j - 1) * gs + 1
-        k1 = min(j * gs, k)
-        call group_span(w(k0:k1, row), lo, hi)
-        c0 = int(min(max(ceiling((hi - lo) / 15.0_real64 / d, int64), 1_int64), int(sc_max, int64)), int32)
-        best_sc = c0
-        best_zp = 0
-        best_err = huge(1.0_real64)
-        do sc = max(1, (5 * c0) / 8), min(sc_max, c0 + 1)
-          s = d * real(sc, real64)
-          ! clamping to +-64 first keeps the int32 conversion defined and cannot change the clamped zp range
-          zc = int(min(max(floor(8.0_real64 - (lo + hi) / (2.0_real64 * s), int64), -64_int64), 64_int64), int32)
-          do zp = max(0, min(zp_max, zc - 1)), min(zp_max, max(0, zc + 1))
-            err = group_error(w(k0:k1, row), a(k0:k1), k0, -(real(zp, real64) * s), s)
-            if (err < best_err) then
-              best_err = err
-              best_sc = sc
-              best_zp = zp
-            end if
-          end do
-        end do
-        s = d * real(best_sc, real64)
-        z = -(real(best_zp, real64) * s)
-        do col = k0, k1
-          codes(col) = lane_code(real(w(col, row), real64), z, s, col)
-        end do
-        group_codes(j, row) = best_sc + best_zp * 64
-      end do
-      row_scales(row) = real(d, real32)   ! exact: d is a binary16 value
-      call pack_row(codes, packed(:, row))
+      call compact_row(w(:, row), a, gs, ng, packed(:, row), row_scales(row), group_codes(:, row))
     end do
+    !$omp end parallel do
   end subroutine q35_quantize_compact
+
+  ! One row of q35_quantize_compact.
+  subroutine compact_row(w, a, gs, ng, packed, row_scale, group_codes)
+    real(real32), intent(in) :: w(:), a(:)
+    integer(int32), intent(in) :: gs, ng
+    integer(int8), intent(out) :: packed(:)
+    real(real32), intent(out) :: row_scale
+    integer(int32), intent(out) :: group_codes(:)
+    integer(int32) :: codes(size(w))
+    integer(int32) :: j, col, k, k0, k1, best_sc, best_zp
+    real(real64) :: lo, hi, d, s, z, s0max
+    k = size(w)
+    s0max = 0.0_real64
+    do j = 1, ng
+      call group_span(w((j - 1) * gs + 1:min(j * gs, k)), lo, hi)
+      s0max = max(s0max, (hi - lo) / 15.0_real64)
+    end do
+    d = max(f16_up(s0max / real(sc_max, real64)), min_scale)
+    do j = 1, ng
+      k0 = (j - 1) * gs + 1
+      k1 = min(j * gs, k)
+      call search_group(w(k0:k1), a(k0:k1), k0, d, best_sc, best_zp)
+      s = d * real(best_sc, real64)
+      z = -(real(best_zp, real64) * s)
+      do col = k0, k1
+        codes(col) = lane_code(real(w(col), real64), z, s, col)
+      end do
+      group_codes(j) = best_sc + best_zp * 64
+    end do
+    row_scale = real(d, real32)   ! exact: d is a binary16 value
+    call pack_row(codes, packed)
+  end subroutine compact_row
+
+  ! The candidate grids of one group in pyref's order (sc ascending, then zp ascending) and the first with the
+  ! strictly smallest error. Every candidate's error is accumulated in column order as in pyref.group_error; the
+  ! candidates are independent, so the inner loop over them vectorises (vdivpd, vroundpd, ... across lanes).
+  pure subroutine search_group(w, a, col0, d, best_sc, best_zp)
+    real(real32), intent(in) :: w(:), a(:)
+    integer(int32), intent(in) :: col0
+    real(real64), intent(in) :: d
+    integer(int32), intent(out) :: best_sc, best_zp
+    integer(int32), parameter :: max_cand = 3 * sc_max
+    real(real64) :: cs(max_cand), cz(max_cand), err(max_cand)
+    integer(int32) :: csc(max_cand), czp(max_cand)
+    real(real64) :: lo, hi, s, wi, ai, t, q, e
+    integer(int32) :: c0, sc, zp, zc, nc, c, i
+    call group_span(w, lo, hi)
+    c0 = int(min(max(ceiling((hi - lo) / 15.0_real64 / d, int64), 1_int64), int(sc_max, int64)), int32)
+    nc = 0
+    do sc = max(1, (5 * c0) / 8), min(sc_max, c0 + 1)
+      s = d * real(sc, real64)
+      ! clamping to +-64 first keeps the int32 conversion defined and cannot change the clamped zp range
+      zc = int(min(max(floor(8.0_real64 - (lo + hi) / (2.0_real64 * s), int64), -64_int64), 64_int64), int32)
+      do zp = max(0, min(zp_max, zc - 1)), min(zp_max, max(0, zc + 1))
+        nc = nc + 1
+        csc(nc) = sc
+        czp(nc) = zp
+        cs(nc) = s
+        cz(nc) = -(real(zp, real64) * s)
+      end do
+    end do
+    err(1:nc) = 0.0_real64
+    do i = 1, size(w)
+      wi = real(w(i), real64)
+      ai = real(a(i), real64)
+      if (mod(col0 + i - 1, 2) == 1) then          ! even lane (1-based odd column): L = q4
+        do c = 1, nc
+          t = (wi - cz(c)) / cs(c)
+          q = real(int(min(max(t + 0.5_real64, 0.0_real64), 15.5_real64), int32), real64)   ! = clamp(floor(.))
+          e = wi - (cz(c) + cs(c) * q)
+          err(c) = err(c) + ai * (e * e)
+        end do
+      else                                          ! odd lane: L = 2*q3
+        do c = 1, nc
+          t = (wi - cz(c)) / cs(c)
+          q = real(int(min(max(t * 0.5_real64 + 0.5_real64, 0.0_real64), 7.5_real64), int32), real64)
+          e = wi - (cz(c) + cs(c) * (2.0_real64 * q))
+          err(c) = err(c) + ai * (e * e)
+        end do
+      end if
+    end do
+    best_sc = c0                 ! kept when no error is below the initial bound (pyref: math.inf)
+    best_zp = 0
+    e = huge(1.0_real64)
+    do c = 1, nc
+      if (err(c) < e) then
+        e = err(c)
+        best_sc = csc(c)
+        best_zp = czp(c)
+      end if
+    end do
+  end subroutine search_group
 
   ! lo = min(min(w), 0), hi = max(max(w), 0) in binary64.
   pure subroutine group_span(w, lo, hi)
@@ -156,24 +219,6 @@ contains
       q = code3(w, z, s)
     end if
   end function lane_code
-
-  ! sum a_k*(w_k - (z + s*L_k))**2 in binary64, in column order (first column of the slice is column col0).
-  pure real(real64) function group_error(w, a, col0, z, s) result(err)
-    real(real32), intent(in) :: w(:), a(:)
-    integer(int32), intent(in) :: col0
-    real(real64), intent(in) :: z, s
-    integer(int32) :: i, col, q
-    real(real64) :: e, wi
-    err = 0.0_real64
-    do i = 1, size(w)
-      col = col0 + i - 1
-      wi = real(w(i), real64)
-      q = lane_code(wi, z, s, col)
-      if (mod(col, 2) == 0) q = 2 * q
-      e = wi - (z + s * real(q, real64))
-      err = err + real(a(i), real64) * (e * e)
-    end do
-  end function group_error
 
   pure subroutine pack_row(codes, bytes)
     integer(int32), intent(in) :: codes(:)

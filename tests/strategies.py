@@ -91,3 +91,18 @@ def matmul_tolerance(x: np.ndarray, qt, codes: np.ndarray) -> np.ndarray:
     s = qt.scales.astype(np.float64)[:, cols]
     magnitude = np.abs(x.astype(np.float64)) @ (z + s * lattice_codes(codes)).T
     return (k + 4) * 2.0**-24 * magnitude * 1.01 + (k + 4) * 2.0**-126
+
+
+@st.composite
+def arbitrary_qtensors(draw):
+    """Any valid QTensor, not only what quantize produces: random codes, binary16 scales/zeros (and the codes)."""
+    import q35.reference as pyref
+    c = draw(codes(max_rows=4, max_cols=70))
+    n, k = c.shape
+    g = draw(group_sizes)
+    ng = pyref.num_groups(k, g)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scales = np.abs(rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 2)).astype(np.float16)
+    scales[scales == 0] = np.float16(2.0**-24)
+    zeros = (rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 3)).astype(np.float16)
+    return pyref.QTensor(pyref.pack_codes(c), scales, zeros, (n, k), pyref.effective_group_size(k, g)), c

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import q35
 import q35.reference as pyref
 from conftest import EQUIVALENCE
-from strategies import activations, codes, group_sizes, matmul_tolerance, weights
+from strategies import activations, arbitrary_qtensors, codes, group_sizes, matmul_tolerance, weights
 
 
 def _check(ok: bool, what: str) -> None:
@@ -36,20 +36,6 @@ def test_quantize_bit_exact(w, g):
 def test_dequantize_bit_exact(w, g):
     qt = q35.quantize(w, g)
     _check(_same_bits(pyref.dequantize(qt), q35.dequantize(qt)), f"dequantize differs, shape {w.shape}, group {g}")
-
-
-@st.composite
-def arbitrary_qtensors(draw):
-    """Any valid QTensor, not only what quantize produces: random codes, binary16 scales/zeros."""
-    c = draw(codes(max_rows=4, max_cols=70))
-    n, k = c.shape
-    g = draw(group_sizes)
-    ng = pyref.num_groups(k, g)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    scales = np.abs(rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 2)).astype(np.float16)
-    scales[scales == 0] = np.float16(2.0**-24)
-    zeros = (rng.standard_normal((n, ng)) * 10.0 ** rng.uniform(-7, 3)).astype(np.float16)
-    return pyref.QTensor(pyref.pack_codes(c), scales, zeros, (n, k), pyref.effective_group_size(k, g)), c
 
 
 @given(arbitrary_qtensors())
