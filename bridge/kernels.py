@@ -202,9 +202,9 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
         y, info = ext.q35_gemm_a8(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, check_a8_block(a8_block), nt)
         check_info(info, "q35_gemm_a8")
         y = np.ascontiguousarray(y.T)
+    elif not np.isfinite(x2).all():
+        raise ValueError("matmul_kernel: x contains NaN/Inf")
     elif x2.shape[0] >= BLAS_MIN_BATCH:
-        if not np.isfinite(x2).all():
-            raise ValueError("matmul_kernel: x contains NaN/Inf")
         y = _float_tiled_blas(x2, kw)
     else:
         y = _float_fused(x2, kw)
