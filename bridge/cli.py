@@ -129,6 +129,8 @@ def _load_for_inference(spec: str):
     """A q35 directory (config.json with a q35 quantization_config) or any float model spec."""
     from . import checkpoint, data
     path = Path(spec)
+    if spec.endswith("-q35") and not path.exists():
+        raise ValueError(f"no model directory {spec}: write one with `q35 quantize {spec}` first")
     if path.is_dir() and (path / "config.json").is_file() and \
             "quantization_config" in (path / "config.json").read_text():
         import transformers

@@ -22,7 +22,7 @@ from .nn import Q35Linear
 from .validate import check_group_size
 
 __all__ = ["QuantConfig", "DEFAULT_CONFIG", "SUPPORTED_MODEL_TYPES", "quantize_model", "block_linears",
-           "q35_layers", "model_weight_bytes", "check_supported", "restore_nonpersistent_buffers",
+           "q35_layers", "set_inference", "model_weight_bytes", "check_supported", "restore_nonpersistent_buffers",
            "nonpersistent_buffer_dtypes"]
 
 # transformers model types whose decoder blocks are LLaMA-like (attention q/k/v/o + gated MLP, all nn.Linear)
@@ -115,6 +115,18 @@ def block_linears(model) -> dict[str, nn.Linear]:
 
 def q35_layers(model) -> dict[str, Q35Linear]:
     return {name: m for name, m in model.named_modules() if isinstance(m, Q35Linear)}
+
+
+def set_inference(model, activations: str | None = None, threads: int | None = None) -> None:
+    """Choose how every Q35Linear of ``model`` computes: ``activations`` "float" (the default, within SPEC §5's
+    bound of the exact product) or "a8" (int8 activations, SPEC §5.1); ``threads`` for the kernels."""
+    from .validate import check_activations
+    if activations is not None:
+        check_activations(activations)
+    for layer in q35_layers(model).values():
+        if activations is not None:
+            layer.activations = activations
+        layer.threads = threads
 
 
 def _quantize_one(w: np.ndarray, config: QuantConfig, stats) -> fmt.QTensor:

@@ -63,6 +63,10 @@ class Q35Linear(nn.Module):
                              if permuted else None)
         self.register_buffer("bias", torch.zeros(n, dtype=torch.float32) if bias else None)
         self.last_path = None
+        # inference options (not part of the format): "float" activations are within SPEC §5's bound of the exact
+        # product; "a8" quantizes activations to int8 per block (SPEC §5.1); threads None = all usable CPUs
+        self.activations = "float"
+        self.threads = None
         self._kernel_cache = None     # (buffer state, KernelWeights)
         self._device_cache = None     # (buffer state, device, (scales, zeros) float32) for the torch path
 
@@ -151,7 +155,7 @@ class Q35Linear(nn.Module):
 
     def fused_matmul(self, x2: np.ndarray) -> np.ndarray:
         """y[M, N] = x2[M, K] @ dequantize(W).T through the fused Fortran kernel (float32, C order)."""
-        return matmul_kernel(x2, self.kernel_weights())
+        return matmul_kernel(x2, self.kernel_weights(), activations=self.activations, threads=self.threads)
 
     def dequantized_weight(self) -> torch.Tensor:
         """W_hat [N, K] float32 in input-channel order, on the buffers' device."""
@@ -169,7 +173,7 @@ class Q35Linear(nn.Module):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         if x.device.type == "cpu":
-            self.last_path = FUSED_LABEL
+            self.last_path = f"{FUSED_LABEL} ({self.activations} activations)"
             xf = x2.detach().to(torch.float32).contiguous()
             y = torch.from_numpy(self.fused_matmul(xf.numpy()))
         else:
