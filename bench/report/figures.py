@@ -29,20 +29,55 @@ def add_footer(fig, text: str, fontsize: float = 5.5) -> None:
              ha="left")
 
 
+# adjustText settings tried in turn until no two labels overlap: gentle first (labels stay near their points)
+_PLACEMENT_ATTEMPTS = ({"expand": (1.1, 1.3)},
+                       {"expand": (1.2, 1.5), "force_text": (0.3, 0.6), "max_move": None},
+                       {"expand": (1.3, 1.8), "force_text": (0.6, 1.2), "force_static": (0.3, 0.6), "max_move": None})
+
+
+def _overlapping(ax, texts) -> bool:
+    import itertools
+
+    ax.figure.canvas.draw()
+    r = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in texts]
+    return any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def _leader(ax, text, x: float, y: float, min_px: float) -> None:
+    """A thin grey line from the point (x, y) to the nearest edge of its label, when the label moved away."""
+    import numpy as np
+
+    r = ax.figure.canvas.get_renderer()
+    box = text.get_window_extent(r)
+    px, py = ax.transData.transform((x, y))
+    nx, ny = np.clip(px, box.x0, box.x1), np.clip(py, box.y0, box.y1)
+    if np.hypot(nx - px, ny - py) < min_px:
+        return
+    inv = ax.transData.inverted()
+    ax.annotate("", xy=(x, y), xytext=tuple(inv.transform((nx, ny))), annotation_clip=False,
+                arrowprops=dict(arrowstyle="-", color="grey", lw=0.5, shrinkA=0, shrinkB=2))
+
+
 def place_labels(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], fontsize: float = 7,
                  colors: Sequence[str] | None = None, marker_area: float = 180) -> list:
     """Annotate points so that no two labels overlap and none covers a marker: adjustText moves them apart,
     repelled by the points and by an invisible marker of ``marker_area`` points^2 at each (room for ringed or
-    large markers), and draws a thin leader back to the point when a label had to move. Call it after the axes'
-    scales and limits are final."""
+    large markers), with stronger settings while labels still overlap; a thin leader joins a label that had to
+    move to its point. Call it after the axes' scales and limits are final."""
     from adjustText import adjust_text
 
     texts = [ax.text(x, y, lab, fontsize=fontsize, color=(colors[i] if colors else "black"))
              for i, (x, y, lab) in enumerate(zip(xs, ys, labels))]
-    if texts:
-        keep_clear = ax.scatter(xs, ys, s=marker_area, alpha=0)
-        adjust_text(texts, x=list(xs), y=list(ys), objects=keep_clear, ax=ax, expand=(1.1, 1.3),
-                    arrowprops=dict(arrowstyle="-", color="grey", lw=0.5))
+    if not texts:
+        return texts
+    keep_clear = ax.scatter(xs, ys, s=marker_area, alpha=0)
+    for settings in _PLACEMENT_ATTEMPTS:
+        adjust_text(texts, x=list(xs), y=list(ys), objects=keep_clear, ax=ax, **settings)
+        if not _overlapping(ax, texts):
+            break
+    for t, x, y in zip(texts, xs, ys):
+        _leader(ax, t, x, y, min_px=fontsize)
     return texts
 
 
