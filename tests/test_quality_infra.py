@@ -289,7 +289,7 @@ def cache(tmp_path, monkeypatch):
         else:
             raise AssertionError(args)
 
-    monkeypatch.setattr(D, "_pip", fake_pip)
+    monkeypatch.setattr(D, "run_pip", fake_pip)
     return tmp_path, calls
 
 

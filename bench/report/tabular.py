@@ -80,14 +80,14 @@ def latex_escape(s) -> str:
 def latex_table(headers: Sequence[str], rows: Iterable[Sequence], caption: str, *, label: str | None = None,
                 align: str | None = None, longtable: bool = False, comment: str | None = None) -> str:
     """A booktabs table (``longtable`` for tables that span pages); every cell, header and the caption escaped.
-    ``align``: one of l/r/c per column (default: left). ``comment``: a ``%`` line on top (e.g. provenance)."""
+    ``align``: one of l/r/c per column (default: left). ``comment``: a ``%`` line on top (e.g. provenance), written as is."""
     align = align or "l" * len(headers)
     if len(align) != len(headers):
         raise ValueError("align needs one character per column")
     head = " & ".join(latex_escape(h) for h in headers) + r" \\"
     body = [" & ".join(latex_escape(c) for c in r) + r" \\" for r in rows]
     cap = rf"\caption{{{latex_escape(caption)}}}" + (rf"\label{{tab:{label}}}" if label else "")
-    top = [f"% {latex_escape(comment)}"] if comment else []
+    top = [f"% {' '.join(comment.splitlines())}"] if comment else []      # a comment is not typeset: no escapes
     if longtable:
         return "\n".join([*top, rf"\begin{{longtable}}{{{align}}}", cap + r"\\", r"\toprule", head, r"\midrule",
                           r"\endhead", *body, r"\bottomrule", r"\end{longtable}", ""])
