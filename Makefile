@@ -80,7 +80,7 @@ tables: setup-tables build
 	$(PYTHON) -m bench.tables $(ARGS)
 
 bench: setup-bench build
-	$(PYTHON) -m bench.llama_bench $(if $(FULL),--full,) $(ARGS)
+	$(PYTHON) -m bench.llama $(if $(FULL),--full,) $(ARGS)
 
 projection: $(STAMPS)/projection
 	$(PYTHON) -m bench.projection --all $(ARGS)

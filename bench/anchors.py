@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import LayerSetResult, Quantized, quantize_layers
-from q35.data import AcquisitionError, MissingDependency, _pip, cache_dir, require, sha256_file, smollm2_gguf
+from q35.data import AcquisitionError, MissingDependency, cache_dir, require, run_pip, sha256_file, smollm2_gguf
 
 __all__ = ["HQQ_SPEC", "LLAMA_CPP_SPEC", "ensure_hqq", "ensure_llama_cpp", "hqq_quantize", "hqq_layers",
            "ggml_quantize", "ggml_layers", "llamacpp_file_layers", "gguf_block_linears", "result_row",
@@ -75,7 +75,7 @@ def _pip_env(args: list[str], env: dict) -> None:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        _pip(args)
+        run_pip(args)
     finally:
         for k, v in old.items():
             if v is None:
@@ -138,7 +138,7 @@ def ensure_llama_cpp(install: bool = True, build: bool = True):
                                                        "seconds": secs, "wheel": wheels[-1].name,
                                                        "sha256": sha256_file(wheels[-1])}, indent=1))
         _log(f"installing cached wheel {wheels[-1].name}")
-        _pip(["install", "--no-deps", str(wheels[-1])])
+        run_pip(["install", "--no-deps", str(wheels[-1])])
         importlib.invalidate_caches()
     # the package's own runtime deps (small, pure Python); installed without their dependencies
     for mod, spec in (("diskcache", "diskcache"), ("jinja2", "jinja2"), ("typing_extensions", "typing-extensions")):
@@ -146,7 +146,7 @@ def ensure_llama_cpp(install: bool = True, build: bool = True):
             if not install:
                 raise MissingDependency(f"llama_cpp needs '{mod}'; install with: {sys.executable} -m pip install "
                                         f"--no-deps {spec}")
-            _pip(["install", "--no-deps", spec])
+            run_pip(["install", "--no-deps", spec])
             importlib.invalidate_caches()
     try:
         import llama_cpp.llama_cpp as L

@@ -3,7 +3,8 @@
 Every quantizer here takes one weight matrix ``W[N, K]`` (float32, ``torch.nn.Linear`` layout: rows are output
 features) and returns a :class:`Quantized`: the dequantized float32 matrix plus the *real* stored arrays' sizes.
 The bits per weight are computed from the byte sizes of the arrays that a file would hold (bit-packed codes,
-float16 scales and zeros), never from a formula alone; the formula functions exist so tests can compare the two.
+float16 scales and zeros), never from a formula alone; each quantizer checks them against the format table's
+formula (bench.formats), the one place where sizes are written down.
 
 Baselines (all round-to-nearest, no calibration):
 
@@ -26,8 +27,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["Quantized", "LayerSetResult", "fp16_roundtrip", "int8_row", "rtn", "rtn_bpw", "int8_row_bpw",
-           "pack_bits", "unpack_bits", "f16_down", "f16_up", "quantize_layers", "BASELINES"]
+from bench import formats
+
+__all__ = ["Quantized", "LayerSetResult", "fp16_roundtrip", "int8_row", "rtn", "pack_bits", "unpack_bits", "f16_down", "f16_up", "quantize_layers", "BASELINES"]
 
 
 @dataclass
@@ -149,16 +151,19 @@ def unpack_bits(packed: np.ndarray, bits: int, k: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------
 # baselines
 
+def _sized(q: Quantized, formula_bytes: int) -> Quantized:
+    """``q`` after checking that its stored arrays take exactly the bytes the format table says."""
+    if q.stored_bytes != formula_bytes:
+        raise RuntimeError(f"{q.method}: stored {q.stored_bytes} bytes, the format table says {formula_bytes}")
+    return q
+
+
 def fp16_roundtrip(w) -> Quantized:
     """binary16 round trip (round to nearest even); 16 bits/weight, nothing else stored."""
     w = _check(w)
     h = w.astype(np.float16)
-    return Quantized("fp16", h.astype(np.float32), {"values_f16": h.nbytes}, "binary16 values, no scales")
-
-
-def int8_row_bpw(n: int, k: int) -> float:
-    """Formula: 8 bits per weight + one float16 scale per row."""
-    return (n * k * 8 + n * 16) / (n * k)
+    return _sized(Quantized("fp16", h.astype(np.float32), {"values_f16": h.nbytes}, "binary16 values, no scales"),
+                  formats.fp16_nbytes(*w.shape))
 
 
 def int8_row(w) -> Quantized:
@@ -170,14 +175,8 @@ def int8_row(w) -> Quantized:
     s = s16.astype(np.float64)
     q = np.clip(np.rint(w64 / s), -127, 127).astype(np.int8)
     deq = (q.astype(np.float64) * s).astype(np.float32)
-    return Quantized("int8_row", deq, {"codes_int8": q.nbytes, "scales_f16": s16.nbytes},
-                     "int8 codes + float16 scale per row (symmetric)")
-
-
-def rtn_bpw(n: int, k: int, bits: int, group_size: int) -> float:
-    """Formula for :func:`rtn`'s all-in bits per weight: packed rows + float16 scale and zero per group."""
-    g = k if group_size in (None, 0) else group_size
-    return (n * math.ceil(k * bits / 8) * 8 + n * math.ceil(k / g) * 32) / (n * k)
+    return _sized(Quantized("int8_row", deq, {"codes_int8": q.nbytes, "scales_f16": s16.nbytes},
+                            "int8 codes + float16 scale per row (symmetric)"), formats.int8_row_nbytes(*w.shape))
 
 
 def _group_index(k: int, g: int) -> tuple[np.ndarray, int]:
@@ -214,9 +213,10 @@ def rtn(w, bits: int, group_size: int | None = 128) -> Quantized:
     deq = (z[:, :, None] + s[:, :, None] * q).reshape(n, groups * g)[:, :k].astype(np.float32)
     codes = q.reshape(n, groups * g)[:, :k].astype(np.uint8)
     packed = pack_bits(codes, bits)
-    return Quantized(f"int{bits}_g{g if group_size else 'row'}", deq,
-                     {"codes_packed": packed.nbytes, "scales_f16": s16.nbytes, "zeros_f16": z16.nbytes},
-                     f"{bits}-bit codes bit-packed per row + float16 scale and float16 zero per group of {g}")
+    return _sized(Quantized(f"int{bits}_g{g if group_size else 'row'}", deq,
+                            {"codes_packed": packed.nbytes, "scales_f16": s16.nbytes, "zeros_f16": z16.nbytes},
+                            f"{bits}-bit codes bit-packed per row + float16 scale and float16 zero per group of {g}"),
+                  formats.rtn_nbytes(n, k, bits, g))
 
 
 # name -> callable(weight) -> Quantized; what bench.tables / quality_smoke iterate over

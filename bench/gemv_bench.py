@@ -27,7 +27,6 @@ gemv.md, gemv_provenance.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -79,15 +78,11 @@ def _q(values):
     return q[0], statistics.median(s), q[2]
 
 
-def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int = 0) -> dict:
-    import torch
-
-    import q35
+def _bandwidths() -> dict:
+    """Single-thread and all-CPU STREAM-like bandwidth, single-thread read-only bandwidth, and the bound: the best
+    single-thread figure (the kernel is single-threaded and only reads its weights)."""
     from bench import machine
 
-    llc = _llc_bytes()
-    torch_threads = torch.get_num_threads()
-    rng = np.random.default_rng(seed)
     print(f"measuring memory bandwidth (single thread, then all {machine.usable_cpus()} CPUs)...", flush=True)
     bw1 = machine.measure_bandwidth(size_mib=256, repeats=7, threads=1)
     bwn = machine.measure_bandwidth(size_mib=256, repeats=7)
@@ -95,122 +90,143 @@ def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int =
           f"{bw1['kernels']['copy']['median_gbps']:.1f} GB/s; all CPUs: triad {bwn['median_gbps']:.1f} GB/s", flush=True)
     bwr = read_bandwidth()
     print(f"  1 thread read-only: {bwr['median_gbps']:.1f} GB/s", flush=True)
-    # the bound: the best single-thread figure measured (the kernel is single-threaded and only reads its weights)
-    bw_bound = max(bw1["kernels"]["copy"]["median_gbps"], bw1["kernels"]["triad"]["median_gbps"],
-                   bwr["median_gbps"])
+    bound = max(bw1["kernels"]["copy"]["median_gbps"], bw1["kernels"]["triad"]["median_gbps"], bwr["median_gbps"])
+    return {"bandwidth_1thread": bw1, "bandwidth_all": bwn, "bandwidth_read": bwr, "bound_gbps": bound}
+
+
+def _weight_copies(w: np.ndarray, llc: int) -> dict:
+    """The quantized weights and enough copies of them (and of the fp32 weights) to exceed twice the last-level
+    cache, so every timed call streams its weights from DRAM."""
+    import torch
+
+    import q35
+
+    t0 = time.perf_counter()
+    qt = q35.quantize(w, 128)
+    tq = time.perf_counter() - t0
+    kw = q35.kernel_weights(qt)
+    q_bytes = qt.packed.nbytes + kw.scales.nbytes + kw.zeros.nbytes
+    n_q = max(2, math.ceil(2 * llc / q_bytes))
+    qts = [qt] + [q35.QTensor(qt.packed.copy(), qt.scales.copy(), qt.zeros.copy(), qt.shape, qt.group_size)
+                  for _ in range(n_q - 1)]
+    n_f = max(2, math.ceil(2 * llc / w.nbytes))
+    w_copies = [w] + [w.copy() for _ in range(n_f - 1)]
+    n, k = w.shape
+    print(f"shape {n}x{k}: quantized in {tq:.2f} s; q35 {q_bytes / 1e6:.1f} MB x {n_q} copies, "
+          f"fp32 {w.nbytes / 1e6:.1f} MB x {n_f} copies", flush=True)
+    return {"qt": qt, "q_bytes": q_bytes, "qts": qts, "q_copies": [kw] + [q35.kernel_weights(c) for c in qts[1:]],
+            "w_copies": w_copies, "tw_copies": [torch.from_numpy(a) for a in w_copies]}
+
+
+def _methods(c: dict, x: np.ndarray, torch_threads: int) -> dict:
+    """name -> zero-argument call of each timed method on input ``x`` [batch, K]; each call uses the next copy."""
+    import torch
+
+    import q35
+
+    b = x.shape[0]
+    xv = x[0] if b == 1 else x
+    xt = torch.from_numpy(x)
+    n_q, n_f = len(c["q_copies"]), len(c["w_copies"])
+    ctr = {"i": 0}
+
+    def nxt(m):
+        ctr["i"] += 1
+        return ctr["i"] % m
+
+    def q35_kernel(hot=False):
+        return q35.matmul_kernel(xv, c["q_copies"][0 if hot else nxt(n_q)])
+
+    def torch_fp32(threads):
+        def f():
+            old = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                return torch.nn.functional.linear(xt, c["tw_copies"][nxt(n_f)])
+            finally:
+                torch.set_num_threads(old)
+        return f
+
+    return {"q35 kernel": q35_kernel, "q35 kernel (hot cache)": lambda: q35_kernel(True),
+            "q35.matmul": lambda: q35.matmul(xv, c["qts"][nxt(n_q)]),
+            "numpy fp32": lambda: c["w_copies"][nxt(n_f)] @ (xv if b == 1 else x.T),
+            f"torch fp32 ({torch_threads} threads)": torch_fp32(torch_threads),
+            "torch fp32 (1 thread)": torch_fp32(1)}
+
+
+def _check_kernel(methods: dict, qt, x: np.ndarray) -> None:
+    """Correctness guard: the q35 result must match the dequantized reference closely."""
+    import q35
+
+    yq = np.asarray(methods["q35 kernel"]()).reshape(-1)
+    yr = (x.astype(np.float64) @ q35.dequantize(qt).astype(np.float64).T).reshape(-1)
+    rel = float(np.max(np.abs(yq - yr)) / max(np.max(np.abs(yr)), 1e-30))
+    if rel > 1e-4:
+        raise RuntimeError(f"q35 kernel result off by {rel:.2e} (relative) for {qt.shape[0]}x{qt.shape[1]} "
+                           f"batch {x.shape[0]}")
+
+
+def _time_rounds(methods: dict, repeats: int, warmup: int, rounds: int, raw_key: dict, raw: list) -> tuple:
+    """Every method in every round (after a pause and warm-up calls): all call times and each round's median."""
+    times = {m: [] for m in methods}
+    round_meds = {m: [] for m in methods}
+    for rnd in range(rounds):
+        for m, f in methods.items():
+            time.sleep(0.05)          # let other methods' worker threads stop spinning
+            for _ in range(warmup):
+                f()
+            ts = []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t0)
+                raw.append({**raw_key, "method": m, "round": rnd, "repeat": r, "seconds": ts[-1]})
+            times[m] += ts
+            round_meds[m].append(statistics.median(ts))
+    return times, round_meds
+
+
+def _result_row(m: str, ts: list, round_meds: dict, n: int, k: int, b: int, nbytes: int, bound_gbps: float) -> dict:
+    p25, med, p75 = _q(ts)
+    row = {"shape": f"{n}x{k}", "N": n, "K": k, "batch": b, "method": m, "repeats": len(ts),
+           "median_ms": 1e3 * med, "p25_ms": 1e3 * p25, "p75_ms": 1e3 * p75,
+           "min_ms": 1e3 * min(ts), "max_ms": 1e3 * max(ts), "bytes_read": nbytes,
+           "effective_gbps": nbytes / med / 1e9, "bound_ms": 1e3 * nbytes / (bound_gbps * 1e9)}
+    row["fraction_of_bound"] = row["bound_ms"] / row["median_ms"]
+    rp25, rmed, rp75 = _q([a / q for a, q in zip(round_meds[m], round_meds["q35 kernel"])])
+    row.update(time_ratio_vs_q35_kernel=rmed, time_ratio_p25=rp25, time_ratio_p75=rp75)
+    return row
+
+
+def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int = 0) -> dict:
+    import torch
+
+    llc = _llc_bytes()
+    torch_threads = torch.get_num_threads()
+    rng = np.random.default_rng(seed)
+    bw = _bandwidths()
     rows, raw = [], []
     for n, k in shapes:
         w = (rng.standard_normal((n, k), dtype=np.float32) * np.float32(0.02))
-        t0 = time.perf_counter()
-        qt = q35.quantize(w, 128)
-        tq = time.perf_counter() - t0
-        kw = q35.kernel_weights(qt)
-        q_bytes = qt.packed.nbytes + kw.scales.nbytes + kw.zeros.nbytes
-        n_q = max(2, math.ceil(2 * llc / q_bytes))
-        qts = [qt] + [q35.QTensor(qt.packed.copy(), qt.scales.copy(), qt.zeros.copy(), qt.shape, qt.group_size)
-                      for _ in range(n_q - 1)]
-        q_copies = [kw] + [q35.kernel_weights(c) for c in qts[1:]]
-        n_f = max(2, math.ceil(2 * llc / w.nbytes))
-        w_copies = [w] + [w.copy() for _ in range(n_f - 1)]
-        tw_copies = [torch.from_numpy(a) for a in w_copies]
-        print(f"shape {n}x{k}: quantized in {tq:.2f} s; q35 {q_bytes / 1e6:.1f} MB x {n_q} copies, "
-              f"fp32 {w.nbytes / 1e6:.1f} MB x {n_f} copies", flush=True)
+        c = _weight_copies(w, llc)
         for b in batches:
             x = rng.standard_normal((b, k), dtype=np.float32)
-            xv = x[0] if b == 1 else x
-            xt = torch.from_numpy(x)
-            ctr = {"i": 0}
-
-            def nxt(m):
-                ctr["i"] += 1
-                return ctr["i"] % m
-
-            def q35_kernel(hot=False):
-                return q35.matmul_kernel(xv, q_copies[0 if hot else nxt(n_q)])
-
-            def q35_bridge():
-                return q35.matmul(xv, qts[nxt(n_q)])
-
-            def np_fp32():
-                return w_copies[nxt(n_f)] @ (xv if b == 1 else x.T)
-
-            def torch_fp32(threads):
-                def f():
-                    old = torch.get_num_threads()
-                    torch.set_num_threads(threads)
-                    try:
-                        return torch.nn.functional.linear(xt, tw_copies[nxt(n_f)])
-                    finally:
-                        torch.set_num_threads(old)
-                return f
-
-            methods = {"q35 kernel": q35_kernel, "q35 kernel (hot cache)": lambda: q35_kernel(True),
-                       "q35.matmul": q35_bridge, "numpy fp32": np_fp32,
-                       f"torch fp32 ({torch_threads} threads)": torch_fp32(torch_threads),
-                       "torch fp32 (1 thread)": torch_fp32(1)}
-            # correctness guard: the q35 result must match the dequantized reference closely
-            yq = np.asarray(q35_kernel()).reshape(-1)
-            yr = (x.astype(np.float64) @ q35.dequantize(qt).astype(np.float64).T).reshape(-1)
-            rel = float(np.max(np.abs(yq - yr)) / max(np.max(np.abs(yr)), 1e-30))
-            if rel > 1e-4:
-                raise RuntimeError(f"q35 kernel result off by {rel:.2e} (relative) for {n}x{k} batch {b}")
-            times = {m: [] for m in methods}
-            round_meds = {m: [] for m in methods}
-            for rnd in range(rounds):
-                for m, f in methods.items():
-                    time.sleep(0.05)          # let other methods' worker threads stop spinning
-                    for _ in range(warmup):
-                        f()
-                    ts = []
-                    for r in range(repeats):
-                        t0 = time.perf_counter()
-                        f()
-                        ts.append(time.perf_counter() - t0)
-                        raw.append({"shape": f"{n}x{k}", "batch": b, "method": m, "round": rnd, "repeat": r,
-                                    "seconds": ts[-1]})
-                    times[m] += ts
-                    round_meds[m].append(statistics.median(ts))
-            ref = "q35 kernel"
+            methods = _methods(c, x, torch_threads)
+            _check_kernel(methods, c["qt"], x)
+            times, round_meds = _time_rounds(methods, repeats, warmup, rounds, {"shape": f"{n}x{k}", "batch": b}, raw)
             for m, ts in times.items():
-                p25, med, p75 = _q(ts)
-                row = {"shape": f"{n}x{k}", "N": n, "K": k, "batch": b, "method": m, "repeats": len(ts),
-                       "median_ms": 1e3 * med, "p25_ms": 1e3 * p25, "p75_ms": 1e3 * p75,
-                       "min_ms": 1e3 * min(ts), "max_ms": 1e3 * max(ts)}
-                if m.startswith("q35"):
-                    nbytes = q_bytes + x.nbytes + 4 * n * b
-                else:
-                    nbytes = w.nbytes + x.nbytes + 4 * n * b
-                row["bytes_read"] = nbytes
-                row["effective_gbps"] = nbytes / med / 1e9
-                row["bound_ms"] = 1e3 * nbytes / (bw_bound * 1e9)
-                row["fraction_of_bound"] = row["bound_ms"] / row["median_ms"]
-                ratios = [a / q for a, q in zip(round_meds[m], round_meds[ref])]
-                rp25, rmed, rp75 = _q(ratios)
-                row["time_ratio_vs_q35_kernel"] = rmed
-                row["time_ratio_p25"] = rp25
-                row["time_ratio_p75"] = rp75
-                rows.append(row)
+                weights = c["q_bytes"] if m.startswith("q35") else w.nbytes
+                rows.append(_result_row(m, ts, round_meds, n, k, b, weights + x.nbytes + 4 * n * b, bw["bound_gbps"]))
             summ = {m: statistics.median(ts) * 1e3 for m, ts in times.items()}
             print(f"  batch {b}: " + ", ".join(f"{m} {v:.2f} ms" for m, v in summ.items()), flush=True)
-    return {"rows": rows, "raw": raw, "bandwidth_1thread": bw1, "bandwidth_all": bwn, "bound_gbps": bw_bound,
-            "bandwidth_read": bwr,
-            "llc_bytes": llc, "torch_threads": torch_threads, "repeats": repeats, "warmup": warmup,
-            "rounds": rounds}
+    return {"rows": rows, "raw": raw, **bw, "llc_bytes": llc, "torch_threads": torch_threads, "repeats": repeats,
+            "warmup": warmup, "rounds": rounds}
 
 
-def _write(res: dict, out_dir: Path, prov: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = res["rows"]
-    with open(out_dir / "gemv.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    with open(out_dir / "gemv_raw.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(res["raw"][0]))
-        wr.writeheader()
-        wr.writerows(res["raw"])
+def _markdown(res: dict, prov: dict) -> str:
     from bench import machine
 
+    rows = res["rows"]
     bw1, bwn = res["bandwidth_1thread"], res["bandwidth_all"]
     lines = ["# q35 fused GEMV/GEMM vs fp32 matvec (LLaMA-7B shapes)", "",
              f"Machine: {machine.provenance_line(prov)}", "",
@@ -251,7 +267,19 @@ def _write(res: dict, out_dir: Path, prov: dict) -> None:
     lines += ["", "Targets: speedup ≥ 3× over fp32 matvec; ≥ 60% of the bandwidth bound for the packed bytes. "
               "A hot/cold time ratio near 1 means the kernel is limited by its own instruction throughput "
               "(decode + multiply/add on one core), not by memory.", ""]
-    (out_dir / "gemv.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def _write(res: dict, out_dir: Path, prov: dict) -> None:
+    from bench import machine
+    from bench.report import write_csv
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    line = machine.provenance_line(prov)
+    write_csv(out_dir / "gemv.csv", res["rows"], line)
+    write_csv(out_dir / "gemv_raw.csv", res["raw"], line)
+    (out_dir / "gemv.md").write_text(_markdown(res, prov))
+    bw1, bwn = res["bandwidth_1thread"], res["bandwidth_all"]
     (out_dir / "gemv_provenance.json").write_text(json.dumps(
         {"provenance": prov, "bandwidth_1thread": bw1, "bandwidth_all": bwn, "bound_gbps": res["bound_gbps"],
          "bandwidth_read": res["bandwidth_read"],

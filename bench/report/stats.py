@@ -6,17 +6,19 @@
 * :func:`cohens_d` -> standardised mean difference with the pooled sample SD (mean_a − mean_b) / s_pooled.
 * :func:`paired` -> paired t-test over matched units (e.g. per-window NLL of two methods on the same windows):
   deterministic quality metrics have zero run-to-run variance, so they are compared across documents, not runs.
+  Identical samples (every difference exactly 0) are defined as "no difference": t = 0, p = 1.
+* :func:`pareto_front` / :func:`dominated_by` -> the points no other point beats in both coordinates (minimising).
 
-Degenerate inputs (fewer than two values, zero variance) give NaN with a reason instead of raising.
+Other degenerate inputs (fewer than two values, zero variance) give NaN with a reason instead of raising.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["summarize", "welch", "cohens_d", "paired", "ci95", "relative_change"]
+__all__ = ["summarize", "welch", "cohens_d", "paired", "ci95", "relative_change", "pareto_front", "dominated_by"]
 
 
 def _arr(values: Iterable[float]) -> np.ndarray:
@@ -84,7 +86,11 @@ def cohens_d(a: Iterable[float], b: Iterable[float]) -> float:
 
 
 def paired(a: Iterable[float], b: Iterable[float]) -> dict:
-    """Paired t-test of a − b over matched units: {"mean_diff", "t", "p", "n", "note"}."""
+    """Paired t-test of a − b over matched units: {"mean_diff", "t", "p", "n", "note"}.
+
+    Identical samples (all differences exactly 0, e.g. a method that leaves the weights unchanged) give t = 0 and
+    p = 1: the data show no difference at all (scipy's 0/0 would be NaN). Equal non-zero differences have no
+    variance to test against: t and p are NaN with a note."""
     from scipy import stats
 
     x, y = np.asarray(list(a), dtype=np.float64), np.asarray(list(b), dtype=np.float64)
@@ -94,6 +100,8 @@ def paired(a: Iterable[float], b: Iterable[float]) -> dict:
     if len(d) < 2:
         return {"mean_diff": float(d.mean()) if len(d) else math.nan, "t": math.nan, "p": math.nan,
                 "n": int(len(d)), "note": "fewer than 2 pairs"}
+    if np.all(d == 0):
+        return {"mean_diff": 0.0, "t": 0.0, "p": 1.0, "n": int(len(d)), "note": "identical samples (no difference)"}
     if np.all(d == d[0]):
         return {"mean_diff": float(d[0]), "t": math.nan, "p": math.nan, "n": int(len(d)),
                 "note": "identical differences (zero variance)"}
@@ -107,3 +115,15 @@ def relative_change(value: float, baseline: float) -> float:
     if baseline is None or value is None or not math.isfinite(baseline) or baseline == 0 or not math.isfinite(value):
         return math.nan
     return 100.0 * (value - baseline) / baseline
+
+
+def dominated_by(points: Sequence[tuple[float, float]]) -> list[list[int]]:
+    """For each (x, y) point, minimising both: the indices of the points that dominate it (<= in both
+    coordinates and < in at least one)."""
+    return [[j for j, (x2, y2) in enumerate(points) if j != i and x2 <= x and y2 <= y and (x2 < x or y2 < y)]
+            for i, (x, y) in enumerate(points)]
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """True for each point that no other point dominates (the Pareto front, minimising both coordinates)."""
+    return [not d for d in dominated_by(points)]

@@ -1,0 +1,6 @@
+"""`python -m bench.projection`: see bench.projection.cli."""
+import sys
+
+from bench.projection.cli import main
+
+sys.exit(main())
