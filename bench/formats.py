@@ -9,6 +9,8 @@ stores.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -193,9 +195,14 @@ ALIASES = {"q35": f"q35-g{q35.DEFAULT_GROUP_SIZE}", "int4": "int4-g128"}
 
 
 def get_format(name: str) -> Format:
-    """A format by id or alias, case-insensitively."""
+    """A format by id or alias, case-insensitively; every q35 mode by its id (q35[c]-g<size>|row[-perm])."""
     by_lower = {k.lower(): v for k, v in FORMATS.items()}
     key = ALIASES.get(name.lower(), name.lower())
-    if key.lower() not in by_lower:
-        raise KeyError(f"unknown format {name!r}; choose from {sorted(FORMATS) + sorted(ALIASES)}")
-    return by_lower[key.lower()]
+    if key.lower() in by_lower:
+        return by_lower[key.lower()]
+    m = re.fullmatch(r"q35(c?)-(?:g(\d+)|row)(-perm)?", key)
+    if m:
+        return q35_format(int(m.group(2)) if m.group(2) else None, "compact" if m.group(1) else "f16",
+                          bool(m.group(3)))
+    raise KeyError(f"unknown format {name!r}; choose from {sorted(FORMATS) + sorted(ALIASES)} or any q35 mode id "
+                   "(q35[c]-g<size>|row[-perm])")

@@ -24,10 +24,10 @@ __version__ = "0.2.0"
 _LAZY = {
     "reference": None,
     "Q35Linear": "nn", "dequantize_torch": "nn",
-    "QuantConfig": "models", "DEFAULT_CONFIG": "models", "quantize_model": "models", "q35_layers": "models",
+    "QuantConfig": "config", "DEFAULT_CONFIG": "config", "quantize_model": "models", "q35_layers": "models",
     "model_weight_bytes": "models",
     "save_pretrained": "checkpoint", "from_pretrained": "checkpoint",
-    "calibration": None, "checkpoint": None, "data": None, "hf": None, "models": None, "nn": None,
+    "calibration": None, "checkpoint": None, "config": None, "data": None, "hf": None, "models": None, "nn": None,
     "perplexity": None,
 }
 

@@ -48,7 +48,7 @@ def info_main(argv: list[str]) -> int:
 
 
 def _quant_config(a):
-    from .models import DEFAULT_CONFIG, QuantConfig
+    from .config import DEFAULT_CONFIG, QuantConfig
 
     fields = DEFAULT_CONFIG.to_dict()
     for key in ("method", "scale_format"):
@@ -68,7 +68,7 @@ def _quant_config(a):
 
 
 def quantize_main(argv: list[str]) -> int:
-    from .models import DEFAULT_CONFIG
+    from .config import DEFAULT_CONFIG
     p = argparse.ArgumentParser(prog="q35 quantize", description="quantize the block linears of a LLaMA-like "
                                 "model (LLaMA, Mistral, Qwen2/3) to q35 and save it as a model directory")
     p.add_argument("output", nargs="?", default="smollm2-135m-instruct-q35", help="output directory")

@@ -136,9 +136,10 @@ def _threads(threads: int | None) -> int:
 
 # Batches of at least this many rows take the float path as dequantize-a-row-tile-then-BLAS (numpy matmul on
 # TILE_ROWS rows at a time, so the float32 tile stays cache-resident) instead of the fused kernel, whose cost
-# grows with the batch (it re-decodes nothing but multiplies every weight per row of x). Measured by
-# `python -m bench.gemv_bench` (the "tiled BLAS" rows against "q35 float kernel"): see the closing note there.
-BLAS_MIN_BATCH = 8
+# grows with every row of x while the tiles' dequantization is paid once per call. Measured (one thread,
+# interleaved medians, `python -m bench.gemv_bench --crossover`): the fused kernel wins at 16 rows, tiled BLAS at
+# 32, on 1536x576, 576x1536 and 4096x4096 compact g192 weights.
+BLAS_MIN_BATCH = 24
 TILE_ROWS = 256
 # Above this |x| the float kernel's binary32 group sums could overflow (K·15·|x| must stay below 3.4e38): x is
 # scaled by a power of two first (exact for every element that stays normal) and y scaled back.

@@ -137,7 +137,8 @@ def test_bad_activations_mode_is_named():
         q35.matmul(np.ones(32, np.float32), qt, activations="int4")
 
 
-@given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.integers(8, 24), data=st.data())
+@given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.integers(q35.kernels.BLAS_MIN_BATCH, 40),
+       data=st.data())
 def test_float_prefill_path_within_derived_bound(w, g, batch, data):
     """Batches of BLAS_MIN_BATCH rows or more take dequantized tiles times BLAS: still within SPEC §5's bound."""
     from strategies import activations, matmul_tolerance

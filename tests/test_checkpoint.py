@@ -24,7 +24,7 @@ def test_default_mode_round_trip_both_loaders(arch, tmp_path):
     out = q35.save_pretrained(m, tmp_path / "q")
     cfg = json.loads((out / "config.json").read_text())
     qc = cfg["quantization_config"]
-    assert qc["quant_method"] == "q35" and qc["config"] == models.QuantConfig(group_size=32).to_dict()
+    assert qc["quant_method"] == "q35" and qc["config"] == q35.QuantConfig(group_size=32).to_dict()
     with torch.no_grad():                   # what the file holds: 2-D float tensors (embeddings) in binary16
         for p in m.parameters():
             if p.dim() == 2:
@@ -70,7 +70,7 @@ def test_every_packed_layer_matches_its_dequantized_weight_in_a_real_forward(arc
 def test_half_precision_model_round_trips_to_identical_logits(tmp_path):
     for dtype in (torch.bfloat16, torch.float16):
         m = tiny_model("llama", 5, dtype)
-        models.quantize_model(m, models.QuantConfig(group_size=32), calibration_set(), progress=False)
+        models.quantize_model(m, q35.QuantConfig(group_size=32), calibration_set(), progress=False)
         out = q35.save_pretrained(m, tmp_path / str(dtype))
         assert json.loads((out / "config.json").read_text())["quantization_config"]["float_dtype"] == \
             str(dtype).removeprefix("torch.")
@@ -105,7 +105,7 @@ def test_unsupported_architecture_is_one_clear_error():
     cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50)
     gpt2 = transformers.AutoModelForCausalLM.from_config(cfg)
     with pytest.raises(ValueError, match=r"unsupported architecture 'gpt2'.*llama, mistral, qwen2"):
-        models.quantize_model(gpt2, models.QuantConfig(importance=False, scale_format="f16"))
+        models.quantize_model(gpt2, q35.QuantConfig(importance=False, scale_format="f16"))
 
 
 def test_quantize_model_is_atomic():
@@ -115,7 +115,7 @@ def test_quantize_model_is_atomic():
         m.model.layers[1].mlp.down_proj.weight[3, 5] = float("nan")
     before = {k: v.clone() for k, v in m.state_dict().items()}
     with pytest.raises(ValueError, match=r"model.layers.1.mlp.down_proj: .*NaN"):
-        models.quantize_model(m, models.QuantConfig(group_size=32), calibration_set(), progress=False)
+        models.quantize_model(m, q35.QuantConfig(group_size=32), calibration_set(), progress=False)
     assert not models.q35_layers(m)
     after = m.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k], ) or k.endswith("down_proj.weight")
@@ -124,9 +124,9 @@ def test_quantize_model_is_atomic():
 
 def test_config_needs_calibration_when_it_uses_importance():
     with pytest.raises(ValueError, match="needs calibration"):
-        models.quantize_model(tiny_model("llama"), models.QuantConfig(group_size=32))
+        models.quantize_model(tiny_model("llama"), q35.QuantConfig(group_size=32))
     with pytest.raises(ValueError, match="needs importance"):
-        models.QuantConfig(importance=False, permute=True)
+        q35.QuantConfig(importance=False, permute=True)
 
 
 def test_cli_quantize_on_a_local_model(tmp_path):

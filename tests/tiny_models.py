@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import transformers
 
+import q35
 from q35 import calibration, models
 
 ARCHS = {
@@ -35,7 +36,7 @@ def ids(seed=1, shape=(2, 11)):
 
 def quantized(arch: str, config=None, seed=0):
     m = tiny_model(arch, seed)
-    config = config or models.QuantConfig(group_size=32)       # the default modes at a tiny model's group size
+    config = config or q35.QuantConfig(group_size=32)       # the default modes at a tiny model's group size
     models.quantize_model(m, config, calibration_set(seed), progress=False)
     return m
 

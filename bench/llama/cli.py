@@ -7,7 +7,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -69,7 +68,29 @@ def prepare_smollm2(args) -> dict:
     ppl = {"windows": es.windows.tolist(), "window_bytes": es.window_bytes.tolist(), "window_docs": es.window_docs,
            "window": es.protocol.window, "windows_per_doc": es.protocol.windows_per_doc,
            "doc_sha256": es.doc_sha256, "tokens_sha256": es.tokens_sha256, "describe": es.describe()}
-    return {"fp32_dir": str(d), "prompts": prompts, "ppl": ppl}
+    return {"fp32_dir": str(d), "prompts": prompts, "ppl": ppl, **prepare_q35(d, args)}
+
+
+def prepare_q35(fp32_dir: Path, args) -> dict:
+    """The deployed q35 model: what `q35 quantize` writes (default configuration, default calibration text), made
+    afresh in every run from the float model (so the benchmark measures today's code), timed."""
+    import transformers
+
+    from q35 import calibration, checkpoint, models
+    from q35.config import DEFAULT_CONFIG
+
+    out = cache_dir() / "smollm2-135m-q35"
+    print(f"  quantizing SmolLM2 with the deployed configuration ({DEFAULT_CONFIG.describe()})...", flush=True)
+    t0 = time.perf_counter()
+    model = transformers.LlamaForCausalLM.from_pretrained(str(fp32_dir)).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(str(fp32_dir))
+    calib = calibration.calibration_windows(tok, windows_per_doc=DEFAULT_CONFIG.calib_windows_per_doc)
+    summary = models.quantize_model(model, DEFAULT_CONFIG, calib, progress=False)
+    checkpoint.save_pretrained(model, out, tok)
+    secs = time.perf_counter() - t0
+    print(f"  q35: {summary['bits_per_weight']:.4f} all-in bpw over the block linears, {secs:.0f} s", flush=True)
+    return {"q35_dir": str(out), "q35_config": DEFAULT_CONFIG.describe(), "q35_quantize_s": secs,
+            "q35_bpw": summary["bits_per_weight"]}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +150,9 @@ def _model_spec(model: str, a, device: str, prov: dict) -> dict:
         prep = prepare_smollm2(a)
         prov["ppl_protocol"] = prep["ppl"]["describe"]
         base.update({"fp32_dir": prep["fp32_dir"], "prompts": prep["prompts"], "ppl": prep["ppl"],
-                     "batches": sorted(set(a.batches) | set(a.sweep))})
+                     "batches": sorted(set(a.batches) | set(a.sweep)), "q35_dir": prep["q35_dir"],
+                     "q35_config": prep["q35_config"]})
+        prov["q35_deployed"] = {k: prep[k] for k in ("q35_config", "q35_quantize_s", "q35_bpw")}
     elif model == SYNTHETIC:
         rng = np.random.default_rng(0)
         base.update({"synthetic_config": synthetic_config(a.synthetic_layers), "ppl": None,

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import functools
 
-from bench.formats import get_format, shapes_bits_per_weight, torch_int4_group
+from q35.config import DEFAULT_CONFIG
+
+from bench.formats import get_format, q35_format, shapes_bits_per_weight, torch_int4_group
 
 from .models import block_linear_shapes
 
-__all__ = ["PRECISIONS", "GPU_PRECISIONS", "LABEL", "DESCRIPTION", "FORMAT", "Q35_GROUP_SIZE", "bits_per_weight",
+__all__ = ["PRECISIONS", "GPU_PRECISIONS", "LABEL", "DESCRIPTION", "FORMAT", "Q35_FORMAT", "bits_per_weight",
            "labelled", "block_linears", "int4_module", "convert", "weight_bytes"]
 
 PRECISIONS = ("fp32", "bf16", "int8", "int4", "q35")
 GPU_PRECISIONS = ("fp16", "bf16", "q35")
-Q35_GROUP_SIZE = 128
+# q35 is benchmarked as deployed: the configuration `q35 quantize` uses (q35.config.DEFAULT_CONFIG)
+Q35_FORMAT = q35_format(DEFAULT_CONFIG.group_size, DEFAULT_CONFIG.scale_format, DEFAULT_CONFIG.permute)
 LABEL = {"fp32": "FP32", "fp16": "FP16", "bf16": "BF16", "int8": "INT8 dynamic", "int4": "INT4 weight-only",
-         "q35": f"q35 g{Q35_GROUP_SIZE}"}
+         "q35": Q35_FORMAT.label}
 DESCRIPTION = {
     "fp32": "float32 weights and activations",
     "fp16": "float16 weights and activations",
@@ -27,11 +30,12 @@ DESCRIPTION = {
             "fly per batch",
     "int4": "weight-only: 4-bit weights (asymmetric min-max, group 128 or 64/32 dividing K, bf16 scale and zero), "
             "bf16 activations, torch's CPU int4 kernel",
-    "q35": f"q35 weight-only: 3.5-bit payload, group {Q35_GROUP_SIZE}, fp16 scale and zero, float32 activations, "
-           "fused Fortran kernel"}
+    "q35": f"q35 weight-only as `q35 quantize` writes it ({DEFAULT_CONFIG.describe()}; calibrated on the default "
+           "calibration text), loaded with q35.from_pretrained; float32 activations, fused Fortran kernel "
+           "(tiled dequantize + BLAS from 24 rows on)"}
 # the storage format of each precision's block linears (bench.formats ids)
 FORMAT = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8-torch-dynamic", "int4": "int4-torch",
-          "q35": f"q35-g{Q35_GROUP_SIZE}"}
+          "q35": Q35_FORMAT.id}
 
 
 @functools.lru_cache(maxsize=None)
@@ -114,14 +118,20 @@ def _to_int4(model, device: str) -> dict:
 
 
 def _to_q35(model, device: str) -> dict:
-    from q35.models import QuantConfig, quantize_model
+    """The deployed configuration on a model without a q35 directory (the synthetic one): calibration on random
+    token windows (its weights are random too; speed and memory depend on the format, not on calibration)."""
+    import numpy as np
 
+    from q35.calibration import CalibrationSet
+    from q35.models import quantize_model
+
+    vocab = model.config.vocab_size
+    calib = CalibrationSet(np.random.default_rng(0).integers(0, vocab, (4, 128)), None, ["random tokens"] * 4)
+    quantize_model(model, DEFAULT_CONFIG, calib, progress=False)
     if device != "cpu":
         model.to(device)
-    quantize_model(model, QuantConfig(group_size=Q35_GROUP_SIZE, scale_format="f16", importance=False),
-                   progress=False)
     return {"kernel": "fused Fortran kernel" if device == "cpu" else "unfused torch unpack",
-            "group_sizes": [Q35_GROUP_SIZE]}
+            "config": DEFAULT_CONFIG.describe()}
 
 
 def convert(model, precision: str, device: str) -> dict:

@@ -53,6 +53,17 @@ def load_model(spec: dict):
     return model.eval()
 
 
+def _deployed_q35(spec: dict, device: str):
+    """The model directory `q35 quantize` wrote (bench.llama.cli prepares it), loaded as users load it."""
+    import q35
+
+    model = q35.from_pretrained(spec["q35_dir"])
+    if device != "cpu":
+        model.to(device)
+    return model.eval(), {"kernel": "fused Fortran kernel" if device == "cpu" else "unfused torch unpack",
+                          "config": spec["q35_config"], "q35_dir": spec["q35_dir"]}
+
+
 def _perplexity(model, spec: dict) -> dict:
     from q35.perplexity import evaluate
 
@@ -97,9 +108,12 @@ def worker(spec: dict) -> dict:
     t0 = time.perf_counter()
     reset_peak_rss()
     rss0 = rss_bytes()
-    model = load_model(spec)
     try:
-        out["notes"] = convert(model, spec["precision"], device)
+        if spec["precision"] == "q35" and spec.get("q35_dir"):
+            model, out["notes"] = _deployed_q35(spec, device)
+        else:
+            model = load_model(spec)
+            out["notes"] = convert(model, spec["precision"], device)
     except Exception as e:  # noqa: BLE001 - reported as an unavailable configuration
         out["unavailable"] = f"{e.__class__.__name__}: {e}"
         return out

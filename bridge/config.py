@@ -1,0 +1,81 @@
+"""q35 configurations: how a whole model's block linears are quantized (no torch needed to read or write one).
+
+:data:`DEFAULT_CONFIG` is what ``q35 quantize`` uses: the best configuration the tables measured at ≤ 3.6 all-in
+bits per weight (README, "Quality tables").
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from . import format as fmt
+from .validate import check_group_size
+
+__all__ = ["QuantConfig", "DEFAULT_CONFIG", "METHODS"]
+
+METHODS = ("search", "gptq")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """One q35 configuration for every block linear.
+
+    method "search": SPEC §3 (scale_format "f16", min-max) or §8 (scale_format "compact": error-minimising search,
+    weighted by each input channel's mean squared activation when ``importance``); "gptq": SPEC §9 error
+    compensation with per-layer Hessians. ``permute`` stores a permutation that puts the most important channels on
+    the 4-bit lanes (SPEC §8). Calibration runs on ``calib_windows_per_doc`` windows of each calibration text.
+    """
+    method: str = "search"
+    group_size: int | None = 192
+    scale_format: str = "compact"
+    importance: bool = True
+    permute: bool = False
+    gptq: dict = field(default_factory=dict)     # options of q35.quantize_gptq (order, damp, block_size)
+    calib_windows_per_doc: int = 2
+
+    def __post_init__(self):
+        check_group_size(self.group_size)
+        for flag in ("importance", "permute"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if not isinstance(self.gptq, dict):
+            raise ValueError(f"gptq options must be a mapping, got {type(self.gptq).__name__}")
+        if isinstance(self.calib_windows_per_doc, bool) or not isinstance(self.calib_windows_per_doc, int) \
+                or self.calib_windows_per_doc < 1:
+            raise ValueError(f"calib_windows_per_doc must be a positive integer, got {self.calib_windows_per_doc!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.scale_format not in fmt.SCALE_FORMATS:
+            raise ValueError(f"scale_format must be one of {fmt.SCALE_FORMATS}, got {self.scale_format!r}")
+        if self.permute and not self.importance:
+            raise ValueError("permute=True orders channels by importance: it needs importance=True (SPEC §8)")
+        if self.importance and self.scale_format == "f16" and self.method == "search" and not self.permute:
+            raise ValueError("importance weights the compact search (SPEC §8); the f16 min-max mode has no search "
+                             "to weight: use scale_format='compact', permute=True or importance=False")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.importance or self.method == "gptq"
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown q35 configuration fields {sorted(unknown)}")
+        return cls(**d)
+
+    def describe(self) -> str:
+        parts = [self.method, f"group {self.group_size or 'row'}", self.scale_format]
+        if self.importance:
+            parts.append("importance-weighted")
+        if self.permute:
+            parts.append("permuted")
+        return ", ".join(parts)
+
+
+DEFAULT_CONFIG = QuantConfig()
