@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--crossover", action="store_true", help="fused float vs tiled BLAS vs A8 by batch size")
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
-    p.add_argument("--repeats", type=int, default=10, help="timed calls per method per round")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per method per round (10; --crossover 5)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--pause", type=float, default=0.05, help="seconds of pause before each method's turn")
     p.add_argument("--shapes", default=None, help="NxK,... (default: the LLaMA-7B shapes, or --crossover's)")
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prov = machine.provenance()
     prov["loadavg_start"] = [round(v, 2) for v in os.getloadavg()]
-    res = run(parse_shapes(a.shapes) if a.shapes else DEFAULT_SHAPES, a.rounds, a.repeats, a.warmup, a.pause,
+    res = run(parse_shapes(a.shapes) if a.shapes else DEFAULT_SHAPES, a.rounds, a.repeats or 10, a.warmup, a.pause,
               a.bandwidth_mib)
     prov["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     write(res, Path(a.out), prov)

@@ -46,7 +46,7 @@ class Method:
     weight_bytes: int
 
 
-def _cycle(copies: list):
+def cycle(copies: list):
     """A function returning the next copy on every call (round robin)."""
     state = {"i": -1}
 
@@ -71,7 +71,7 @@ def q35_weights(w: np.ndarray, seed: int = 0):
     return qt, kw, kw.packed.nbytes + kw.scales.nbytes + kw.zeros.nbytes
 
 
-def _kw_copies(kw, count: int) -> list:
+def kw_copies(kw, count: int) -> list:
     return [kw] + [kw._replace(packed=kw.packed.copy(order="K"), scales=kw.scales.copy(order="K"),
                                zeros=kw.zeros.copy(order="K")) for _ in range(count - 1)]
 
@@ -80,7 +80,7 @@ def q35_methods(kw, q_bytes: int, x: np.ndarray, llc: int, all_threads: int) -> 
     import q35
 
     io = x.nbytes + 4 * kw.shape[0]
-    nxt = _cycle(_kw_copies(kw, n_copies(q_bytes, llc)))
+    nxt = cycle(kw_copies(kw, n_copies(q_bytes, llc)))
     return [Method(A8_1, lambda: q35.matmul_kernel(x, nxt(), activations="a8", threads=1), q_bytes + io, 1, q_bytes),
             Method(a8_all_name(all_threads),
                    lambda: q35.matmul_kernel(x, nxt(), activations="a8", threads=all_threads), q_bytes + io,
@@ -93,7 +93,7 @@ def fp32_methods(w: np.ndarray, x: np.ndarray, llc: int, torch_threads: int, all
 
     copies = [w] + [w.copy() for _ in range(n_copies(w.nbytes, llc) - 1)]
     tcopies = [torch.from_numpy(c) for c in copies]
-    nxt_np, nxt_t = _cycle(copies), _cycle(tcopies)
+    nxt_np, nxt_t = cycle(copies), cycle(tcopies)
     xt = torch.from_numpy(x)
     io = x.nbytes + 4 * w.shape[0]
 
@@ -122,7 +122,7 @@ def ggml_methods(w: np.ndarray, x: np.ndarray, llc: int, types=GGML_TYPES) -> tu
     for t in types:
         wq = g.quantize(w, t)
         deq[t] = g.dequantize(wq, t, k)
-        nxt = _cycle([wq] + [wq.copy() for _ in range(n_copies(wq.nbytes, llc) - 1)])
+        nxt = cycle([wq] + [wq.copy() for _ in range(n_copies(wq.nbytes, llc) - 1)])
         xq, y = g.x_scratch(t, k), np.empty(n, np.float32)
         out.append(Method(ggml_name(t), lambda t=t, nxt=nxt, xq=xq, y=y: g.gemv(nxt(), t, x, xq, y),
                           wq.nbytes + x.nbytes + xq.nbytes + 4 * n, ggml_gemv.GEMV_THREADS, wq.nbytes))
