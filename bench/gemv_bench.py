@@ -147,12 +147,13 @@ def ratio_rows(shape: str, res: dict, all_threads: int) -> list[dict]:
 
 
 def run(shapes, rounds: int, repeats: int, warmup: int = 2, pause: float = 0.05, bandwidth_mib: int = 256,
-        ggml_types=gm.GGML_TYPES, seed: int = 0) -> dict:
+        ggml_types=gm.GGML_TYPES, seed: int = 0, llc: int | None = None) -> dict:
+    """Every shape's methods, checked, then timed; ``llc`` overrides the cache size the copies must exceed."""
     from tqdm import tqdm
 
     from bench import machine
 
-    llc = llc_bytes()
+    llc = llc or llc_bytes()
     bounds = bandwidths(bandwidth_mib)
     rows, ratios, raw = [], [], []
     for n, k in shapes:

@@ -78,7 +78,7 @@ def _check(calls: dict, x2: np.ndarray, deq: np.ndarray) -> None:
 
 
 def measure(shapes=DEFAULT_SHAPES, batches=DEFAULT_BATCHES, rounds: int = 5, repeats: int = 5, warmup: int = 1,
-            pause: float = 0.05, seed: int = 0, progress: bool = True) -> dict:
+            pause: float = 0.05, seed: int = 0, progress: bool = True, llc: int | None = None) -> dict:
     """Rows (shape, batch, path, threads, median_ms, p25_ms, p75_ms, us_per_row) and every timed call."""
     from tqdm import tqdm
 
@@ -86,7 +86,7 @@ def measure(shapes=DEFAULT_SHAPES, batches=DEFAULT_BATCHES, rounds: int = 5, rep
     from bench import machine
     from bench.gemv_bench import llc_bytes
 
-    llc, all_threads, blas = llc_bytes(), machine.usable_cpus(), BlasThreads()
+    llc, all_threads, blas = llc or llc_bytes(), machine.usable_cpus(), BlasThreads()
     rng = np.random.default_rng(seed)
     rows, raw = [], []
     bar = tqdm(total=len(shapes) * len(batches), desc="crossover", disable=not progress)
