@@ -177,7 +177,7 @@ def main(args) -> int:
     batches = [int(b) for b in args.batches.split(",")] if args.batches else DEFAULT_BATCHES
     prov = machine.provenance()
     prov["loadavg_start"] = [round(v, 2) for v in os.getloadavg()]
-    res = measure(shapes, batches, args.rounds, args.repeats or 5, 1, args.pause)
+    res = measure(shapes, batches, args.rounds or 5, args.repeats or 5, 1, args.pause)
     prov["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     cross = crossovers(res["rows"], kernels.BLAS_MIN_BATCH)
     out = Path(args.out)

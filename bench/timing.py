@@ -5,6 +5,10 @@ machine's load hit all methods alike; each method's turn starts with a pause (Op
 threads busy-wait after a call, and on few cores that steals CPU from the next method), then warm-up calls, then
 the timed calls. Comparisons are made per round (ratio of the two methods' round medians, measured minutes
 apart at most) and summarised over rounds as median and p25-p75.
+
+Each call's CPU time of the calling thread (``time.thread_time``) is recorded next to its wall time: for a method
+that runs on the calling thread alone it shows how much of the wall time was spent waiting for a CPU on a loaded
+machine (for multi-threaded methods it counts only the caller's share and means little).
 """
 from __future__ import annotations
 
@@ -45,15 +49,17 @@ def interleaved(methods: dict[str, Callable[[], object]], *, rounds: int, repeat
                 pause: float = 0.05, seed: int = 0, key: dict | None = None, progress=None) -> dict:
     """Time ``methods`` (name -> zero-argument call) in interleaved rounds.
 
-    Returns {"seconds": {name: every timed call}, "round_medians": {name: one median per round},
-    "raw": [one dict per timed call: **key, method, round, position (in that round's order), repeat, seconds]}.
+    Returns {"seconds": {name: every timed call}, "cpu_seconds": {name: the calling thread's CPU time of each},
+    "round_medians": {name: one median per round}, "round_cpu_medians": {...},
+    "raw": [one dict per timed call: **key, method, round, position (in that round's order), repeat, seconds,
+    cpu_seconds]}.
     ``progress``: an object with ``update(1)`` (tqdm), advanced once per method turn."""
     if rounds < 1 or repeats < 1 or warmup < 0:
         raise ValueError("rounds and repeats must be >= 1 and warmup >= 0")
     order_rng = random.Random(seed)
     names = list(methods)
-    seconds = {m: [] for m in names}
-    round_medians = {m: [] for m in names}
+    seconds, cpu = {m: [] for m in names}, {m: [] for m in names}
+    round_medians, round_cpu = {m: [] for m in names}, {m: [] for m in names}
     raw = []
     for rnd in range(rounds):
         order = names[:]
@@ -63,15 +69,19 @@ def interleaved(methods: dict[str, Callable[[], object]], *, rounds: int, repeat
             pause_threads(pause)
             for _ in range(warmup):
                 f()
-            ts = []
+            ts, cs = [], []
             for r in range(repeats):
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 f()
                 ts.append(time.perf_counter() - t0)
+                cs.append(time.thread_time() - c0)
                 raw.append({**(key or {}), "method": m, "round": rnd, "position": pos, "repeat": r,
-                            "seconds": ts[-1]})
+                            "seconds": ts[-1], "cpu_seconds": cs[-1]})
             seconds[m] += ts
+            cpu[m] += cs
             round_medians[m].append(statistics.median(ts))
+            round_cpu[m].append(statistics.median(cs))
             if progress is not None:
                 progress.update(1)
-    return {"seconds": seconds, "round_medians": round_medians, "raw": raw}
+    return {"seconds": seconds, "cpu_seconds": cpu, "round_medians": round_medians, "round_cpu_medians": round_cpu,
+            "raw": raw}

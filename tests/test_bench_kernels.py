@@ -26,7 +26,7 @@ def test_interleaved_calls_every_method_in_a_new_order_each_round():
     orders = [[r["method"] for r in res["raw"] if r["round"] == k and r["repeat"] == 0] for k in range(4)]
     assert len({tuple(o) for o in orders}) > 1, "every round ran the methods in the same order"
     assert all(len(v) == 4 for v in res["round_medians"].values())
-    assert all(len(v) == 12 for v in res["seconds"].values())
+    assert all(len(v) == 12 for v in res["seconds"].values()) and all(len(v) == 12 for v in res["cpu_seconds"].values())
 
 
 def test_ratio_summary_is_per_round():
@@ -93,6 +93,7 @@ def test_gemv_bench_rows_on_a_tiny_shape(tmp_path):
         assert {"shape", "method", "threads", "median_ms", "p25_ms", "p75_ms", "bytes_read", "bound_gbps",
                 "fraction_of_bound", "check_rel_error"} <= set(r)
         assert r["shape"] == "64x512" and r["median_ms"] > 0 and r["fraction_of_bound"] > 0
+        assert (r["median_cpu_ms"] is not None) == (r["threads"] == 1)
     ratios = {r["ratio"] for r in res["ratios"]}
     assert {"q35 A8 1 thread vs numpy fp32", "q35 A8 1 thread vs ggml Q3_K 1 thread",
             "q35 A8 1 thread vs ggml Q4_0 1 thread"} <= ratios
