@@ -198,6 +198,7 @@ def measure(shapes=DEFAULT_SHAPES, rounds: int = 3, repeats: int = 1, pause: flo
             rows.append({"shape": f"{n}x{k}", "method": q.name, "threads": q.threads, "median_s": med,
                          "p25_s": p25, "p75_s": p75, "mweights_per_s": n * k / med / 1e6,
                          "mweights_per_s_per_thread": n * k / med / 1e6 / q.threads,
+                         "median_cpu_s": quartiles(res["cpu_seconds"][key])[1] if q.threads == 1 else None,
                          "rel_rmse": errs[key], "rounds": rounds, "calls": len(res["seconds"][key])})
             print(f"  {n}x{k} {q.name:<30} {q.threads}T {rows[-1]['mweights_per_s']:8.2f} M weights/s", flush=True)
     return {"rows": rows, "raw": raw, "notes": list(dict.fromkeys(notes)), "rounds": rounds, "repeats": repeats,
@@ -208,12 +209,13 @@ def markdown(res: dict, prov: dict) -> str:
     from bench import machine
     from bench.report import markdown_table
 
-    t = markdown_table(["shape", "method", "threads", "median s", "p25–p75 s", "M weights/s", "M weights/s/thread",
-                        "rel. RMSE"],
+    t = markdown_table(["shape", "method", "threads", "median s", "p25–p75 s", "CPU s", "M weights/s",
+                        "M weights/s/thread", "rel. RMSE"],
                        [(r["shape"], r["method"], r["threads"], f"{r['median_s']:.3f}",
-                         f"{r['p25_s']:.3f}–{r['p75_s']:.3f}", f"{r['mweights_per_s']:.2f}",
-                         f"{r['mweights_per_s_per_thread']:.2f}", f"{r['rel_rmse']:.3f}") for r in res["rows"]],
-                       "llrrrrrr")
+                         f"{r['p25_s']:.3f}–{r['p75_s']:.3f}",
+                         "–" if r["median_cpu_s"] is None else f"{r['median_cpu_s']:.3f}",
+                         f"{r['mweights_per_s']:.2f}", f"{r['mweights_per_s_per_thread']:.2f}", f"{r['rel_rmse']:.3f}")
+                        for r in res["rows"]], "llrrrrrrr")
     return "\n".join([
         "# Quantizer throughput: q35 vs ggml (Q3_K/Q4_K with and without imatrix, Q4_0) vs HQQ", "",
         f"Machine: {machine.provenance_line(prov)}", "",
@@ -221,7 +223,8 @@ def markdown(res: dict, prov: dict) -> str:
         f"{res['rounds']} interleaved rounds (order shuffled per round, pause before each method, one untimed "
         "checked call of every method first); medians over rounds. Random weights 0.02·N(0,1); importance / "
         "imatrix: one random positive value per input column.", "", t, "",
-        "ggml's quantize_chunk is serial (1 thread); `rel. RMSE` = RMS(W − Ŵ) / RMS(W) of that method's output.",
+        "`CPU s`: the calling thread's CPU time (1-thread rows); well below the wall time means the process waited "
+        "for a CPU. ggml's quantize_chunk is serial (1 thread); `rel. RMSE` = RMS(W − Ŵ) / RMS(W) of that method's output.",
         "", *(f"- {s}" for s in res["notes"]), ""])
 
 
