@@ -224,7 +224,8 @@ def markdown(res: dict, prov: dict) -> str:
         "checked call of every method first); medians over rounds. Random weights 0.02·N(0,1); importance / "
         "imatrix: one random positive value per input column.", "", t, "",
         "`CPU s`: the calling thread's CPU time (1-thread rows); well below the wall time means the process waited "
-        "for a CPU. ggml's quantize_chunk is serial (1 thread); `rel. RMSE` = RMS(W − Ŵ) / RMS(W) of that method's output.",
+        "for a CPU. ggml's quantize_chunk is serial (1 thread); `rel. RMSE` = RMS(W − Ŵ) / RMS(W) of that "
+        "method's output.",
         "", *(f"- {s}" for s in res["notes"]), ""])
 
 
