@@ -175,3 +175,22 @@ def test_one_cpu_pins_the_calling_thread_and_restores():
     with qb.one_cpu():
         assert kernels.default_threads() == 1
     assert os.sched_getaffinity(0) == before
+
+
+def test_quantize_bench_times_gptq_when_the_library_has_it(monkeypatch):
+    import q35
+    from bench import quantize_bench as qb
+
+    seen = []
+
+    def fake_gptq(weight, hessian, group_size, *, scale_format="compact", threads=None):
+        seen.append((hessian.shape, group_size, scale_format, threads))
+        return q35.quantize(weight, group_size, scale_format=scale_format)
+
+    monkeypatch.setattr(q35, "quantize_gptq", fake_gptq, raising=False)
+    w = np.random.default_rng(0).standard_normal((8, 384), dtype=np.float32)
+    qs, notes = qb.q35_quantizers(w, np.ones(384, np.float32), 2)
+    gptq = [q for q in qs if q.name == "q35 GPTQ compact g192"]
+    assert [q.threads for q in gptq] == [1, 2] and not notes
+    qb.check(gptq, w)
+    assert seen == [((384, 384), 192, "compact", 1), ((384, 384), 192, "compact", 2)]
