@@ -16,7 +16,8 @@ interleaved rounds, a different method order per round, a pause before each meth
 timed calls; caches cold (each call reads the next of enough weight copies to exceed twice the last-level cache).
 Bandwidth bound per method: its bytes (weights as its kernel reads them + activations + output) / the bandwidth
 measured in this run for its thread count (1 thread: best of STREAM copy, triad and a read-only sum; all CPUs:
-best of copy and triad). Ratios are per round (round medians, same round) summarised over rounds.
+best of copy and triad). Ratios are per round (round medians, same round) summarised over rounds; for 1-thread
+methods the calling thread's CPU time is reported too (on a loaded machine the wall time includes waits for a CPU).
 
 Outputs in bench/results/bench/: gemv.csv (one row per shape and method), gemv_ratios.csv, gemv_raw.csv (every
 timed call), gemv.md; each CSV starts with a provenance line.
