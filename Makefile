@@ -6,7 +6,7 @@ HYPOTHESIS_PROFILE ?= ci
 export HYPOTHESIS_PROFILE
 
 .PHONY: setup setup-tables setup-bench build build-fcheck fortran-lint test test-fcheck lean verify tables bench \
-        projection clean help
+        projection gemv crossover quantize-bench clean help
 
 help:
 	@echo "make setup      install gfortran (apt) and the dev extras"
@@ -15,6 +15,9 @@ help:
 	@echo "make tables     compression/RMSE + perplexity tables on SmolLM2     <- the main job"
 	@echo "make bench      end-to-end CPU benchmark (quick; FULL=1 for the full protocol)"
 	@echo "make projection modelled accelerator throughput tables"
+	@echo "make gemv       GEMV: q35 A8/float vs numpy/torch fp32 vs ggml Q3_K/Q4_0/Q4_K, bandwidth bound"
+	@echo "make crossover  fused float kernel vs tiled BLAS vs A8 by batch size (checks BLAS_MIN_BATCH)"
+	@echo "make quantize-bench  quantizer throughput: q35 modes vs ggml (imatrix or not) vs HQQ"
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -81,6 +84,16 @@ tables: setup-tables build
 
 bench: setup-bench build
 	$(PYTHON) -m bench.llama $(if $(FULL),--full,) $(ARGS)
+
+# Kernel benchmarks (issue 11): GEMV vs fp32 and ggml, the float paths' batch crossover, quantizer throughput.
+gemv: setup-bench build
+	$(PYTHON) -m bench.gemv_bench $(ARGS)
+
+crossover: setup-bench build
+	$(PYTHON) -m bench.gemv_bench --crossover $(ARGS)
+
+quantize-bench: setup-bench build
+	$(PYTHON) -m bench.quantize_bench $(ARGS)
 
 projection: $(STAMPS)/projection
 	$(PYTHON) -m bench.projection --all $(ARGS)

@@ -1,34 +1,30 @@
-"""Fused q35 GEMV/GEMM kernel speed on LLaMA-7B shapes, against fp32 matvec and the memory-bandwidth bound.
+"""q35's GEMV kernels against fp32 matvec and ggml's own 3/4-bit CPU GEMV, in one run, with the bandwidth bound.
 
-`python -m bench.gemv_bench [--repeats 30] [--shapes 4096x4096,11008x4096,4096x11008] [--batches 1,2,4,8]`
+    python -m bench.gemv_bench [--rounds 7] [--repeats 10] [--shapes 4096x11008,11008x4096,4096x4096]
+    python -m bench.gemv_bench --crossover [--batches 1,2,4,...]   (fused vs tiled BLAS vs A8 by batch size)
 
-What is timed (every number is measured in this run, on this machine):
+Methods (batch 1, the same random matrix W[N, K] ~ 0.02·N(0, 1), seed 0; bench.gemv_methods):
 
-* **q35 kernel**: `q35.matmul_kernel` on weights validated and laid out once by `q35.kernel_weights`, exactly as
-  `q35.nn.Q35Linear` calls it; single-threaded (the kernel has no threads).
-* **q35.matmul**: the public API, which also re-validates the QTensor and converts scales/zeros per call.
-* **numpy fp32**: `W @ x` (OpenBLAS, its default thread count).
-* **torch fp32**: `torch.nn.functional.linear(x, W)` with torch's default threads and with 1 thread.
+* q35 A8 with 1 thread and with every usable CPU (``q35.matmul_kernel(x, kw, activations="a8", threads=...)``),
+  the q35 float fused kernel (``activations="float"``, one thread), on the deployed quantization (compact g192);
+* numpy fp32 ``W @ x`` (OpenBLAS, its default threads), torch fp32 ``linear`` with default threads and 1 thread;
+* ggml Q3_K, Q4_0 and Q4_K: ``ggml_quantize_chunk`` weights, the activation through the type's ``from_float`` and
+  ``vec_dot`` over the rows in a compiled C loop (bench.ggml_gemv), one thread like the 1-thread q35 row.
 
-Protocol: weights are random normal (seed 0, ×0.02); in each of `--rounds` rounds every method gets a 50 ms pause
-(so the worker threads of the previous method stop spinning: OpenBLAS and OpenMP threads busy-wait after a call,
-and on 2 cores that steals the single-threaded kernel's CPU), warm-up calls, then `--repeats` timed calls. Caches are kept cold: each
-call uses the next of several copies of the weights, enough copies to exceed twice the last-level cache, so every
-call streams its weights from DRAM (the q35 payload of 4096×4096 alone would fit in a 32 MiB L3). A separate
-"q35 hot" run reuses one copy (L3-resident when it fits) to show whether the kernel is limited by memory or by
-its own instruction throughput. Ratios (speedup of q35 over each fp32 method) are computed per round from
-the round medians, then summarised over rounds (median, p25–p75).
+Every method is checked against a float64 product of its own weights before timing. Protocol (bench.timing):
+interleaved rounds, a different method order per round, a pause before each method's turn, warm-up calls, then
+timed calls; caches cold (each call reads the next of enough weight copies to exceed twice the last-level cache).
+Bandwidth bound per method: its bytes (weights as its kernel reads them + activations + output) / the bandwidth
+measured in this run for its thread count (1 thread: best of STREAM copy, triad and a read-only sum; all CPUs:
+best of copy and triad). Ratios are per round (round medians, same round) summarised over rounds; for 1-thread
+methods the calling thread's CPU time is reported too (on a loaded machine the wall time includes waits for a CPU).
 
-Bandwidth bound: bytes the kernel must read (payload + float32 scales/zeros as the kernel reads them + x) divided
-by the STREAM-like bandwidth measured in this run (bench.machine.measure_bandwidth, single thread: the kernel's
-thread count; the all-core figure is reported too). Outputs: bench/results/bench/gemv.csv, gemv_raw.csv,
-gemv.md, gemv_provenance.json.
+Outputs in bench/results/bench/: gemv.csv (one row per shape and method), gemv_ratios.csv, gemv_raw.csv (every
+timed call), gemv.md; each CSV starts with a provenance line.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import statistics
 import sys
@@ -37,28 +33,30 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import gemv_methods as gm
+from bench.timing import interleaved, quartiles, ratio_summary
+
 OUT_DIR = Path(__file__).resolve().parent / "results" / "bench"
-DEFAULT_SHAPES = ((4096, 4096), (11008, 4096), (4096, 11008))
-LLC_BYTES = 32 * 2**20
+DEFAULT_SHAPES = ((4096, 11008), (11008, 4096), (4096, 4096))
+LLC_FALLBACK = 32 * 2**20
 
 
-def _llc_bytes() -> int:
+def llc_bytes() -> int:
     """Largest cache of this CPU from sysfs (fallback 32 MiB)."""
     best = 0
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    for idx in base.glob("index*"):
+    for idx in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
             s = (idx / "size").read_text().strip()
         except OSError:
             continue
         mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(s[-1], 1)
         best = max(best, int(s[:-1] if s[-1] in "KMG" else s) * mult)
-    return best or LLC_BYTES
+    return best or LLC_FALLBACK
 
 
-def read_bandwidth(size_mib: int = 256, repeats: int = 7) -> dict:
-    """Read-only bandwidth of one thread (numpy float32 sum over a fresh array), GB/s: a GEMV only reads its
-    weights, and STREAM copy/triad also write. Median and min/max over repeats."""
+def read_bandwidth(size_mib: int = 256, repeats: int = 7) -> float:
+    """Read-only bandwidth of one thread (numpy float32 sum over a fresh array), median GB/s: a GEMV only reads
+    its weights, and STREAM copy/triad also write."""
     a = np.ones(size_mib * 2**20 // 4, dtype=np.float32)
     a.sum()
     gbps = []
@@ -66,244 +64,198 @@ def read_bandwidth(size_mib: int = 256, repeats: int = 7) -> dict:
         t0 = time.perf_counter()
         a.sum()
         gbps.append(a.nbytes / (time.perf_counter() - t0) / 1e9)
-    return {"median_gbps": statistics.median(gbps), "min_gbps": min(gbps), "max_gbps": max(gbps),
-            "samples_gbps": gbps, "method": f"numpy float32 sum over {size_mib} MiB, 1 thread"}
+    return statistics.median(gbps)
 
 
-def _q(values):
-    s = sorted(values)
-    if len(s) == 1:
-        return s[0], s[0], s[0]
-    q = statistics.quantiles(s, n=4, method="inclusive")
-    return q[0], statistics.median(s), q[2]
-
-
-def _bandwidths() -> dict:
-    """Single-thread and all-CPU STREAM-like bandwidth, single-thread read-only bandwidth, and the bound: the best
-    single-thread figure (the kernel is single-threaded and only reads its weights)."""
+def bandwidths(size_mib: int = 256, repeats: int = 7) -> dict:
+    """The bound per thread count: {1: GB/s, all_threads: GB/s, "detail": {...}}."""
     from bench import machine
 
-    print(f"measuring memory bandwidth (single thread, then all {machine.usable_cpus()} CPUs)...", flush=True)
-    bw1 = machine.measure_bandwidth(size_mib=256, repeats=7, threads=1)
-    bwn = machine.measure_bandwidth(size_mib=256, repeats=7)
-    print(f"  1 thread: triad {bw1['kernels']['triad']['median_gbps']:.1f} GB/s, copy "
-          f"{bw1['kernels']['copy']['median_gbps']:.1f} GB/s; all CPUs: triad {bwn['median_gbps']:.1f} GB/s", flush=True)
-    bwr = read_bandwidth()
-    print(f"  1 thread read-only: {bwr['median_gbps']:.1f} GB/s", flush=True)
-    bound = max(bw1["kernels"]["copy"]["median_gbps"], bw1["kernels"]["triad"]["median_gbps"], bwr["median_gbps"])
-    return {"bandwidth_1thread": bw1, "bandwidth_all": bwn, "bandwidth_read": bwr, "bound_gbps": bound}
+    n = machine.usable_cpus()
+    print(f"measuring memory bandwidth (1 thread, then all {n} CPUs, {size_mib} MiB arrays)...", flush=True)
+    bw1 = machine.measure_bandwidth(size_mib=size_mib, repeats=repeats, threads=1)
+    bwn = machine.measure_bandwidth(size_mib=size_mib, repeats=repeats, threads=n)
+    rd = read_bandwidth(size_mib, repeats)
+    one = max(bw1["kernels"]["copy"]["median_gbps"], bw1["kernels"]["triad"]["median_gbps"], rd)
+    alln = max(bwn["kernels"]["copy"]["median_gbps"], bwn["kernels"]["triad"]["median_gbps"], one)
+    detail = {"copy_1": bw1["kernels"]["copy"]["median_gbps"], "triad_1": bw1["kernels"]["triad"]["median_gbps"],
+              "read_1": rd, "copy_all": bwn["kernels"]["copy"]["median_gbps"],
+              "triad_all": bwn["kernels"]["triad"]["median_gbps"], "threads_all": n, "size_mib": size_mib}
+    print(f"  bound 1 thread {one:.1f} GB/s, all {n} CPUs {alln:.1f} GB/s", flush=True)
+    return {1: one, n: alln, "detail": detail}
 
 
-def _weight_copies(w: np.ndarray, llc: int) -> dict:
-    """The quantized weights and enough copies of them (and of the fp32 weights) to exceed twice the last-level
-    cache, so every timed call streams its weights from DRAM."""
+def shape_methods(n: int, k: int, llc: int, seed: int = 0, ggml_types=gm.GGML_TYPES):
+    """(methods, check errors) for W[n, k] at batch 1, every method checked before it is returned."""
     import torch
 
     import q35
+    from bench import machine
 
-    t0 = time.perf_counter()
-    qt = q35.quantize(w, 128)
-    tq = time.perf_counter() - t0
-    kw = q35.kernel_weights(qt)
-    q_bytes = qt.packed.nbytes + kw.scales.nbytes + kw.zeros.nbytes
-    n_q = max(2, math.ceil(2 * llc / q_bytes))
-    qts = [qt] + [q35.QTensor(qt.packed.copy(), qt.scales.copy(), qt.zeros.copy(), qt.shape, qt.group_size)
-                  for _ in range(n_q - 1)]
-    n_f = max(2, math.ceil(2 * llc / w.nbytes))
-    w_copies = [w] + [w.copy() for _ in range(n_f - 1)]
-    n, k = w.shape
-    print(f"shape {n}x{k}: quantized in {tq:.2f} s; q35 {q_bytes / 1e6:.1f} MB x {n_q} copies, "
-          f"fp32 {w.nbytes / 1e6:.1f} MB x {n_f} copies", flush=True)
-    return {"qt": qt, "q_bytes": q_bytes, "qts": qts, "q_copies": [kw] + [q35.kernel_weights(c) for c in qts[1:]],
-            "w_copies": w_copies, "tw_copies": [torch.from_numpy(a) for a in w_copies]}
-
-
-def _methods(c: dict, x: np.ndarray, torch_threads: int) -> dict:
-    """name -> zero-argument call of each timed method on input ``x`` [batch, K]; each call uses the next copy."""
-    import torch
-
-    import q35
-
-    b = x.shape[0]
-    xv = x[0] if b == 1 else x
-    xt = torch.from_numpy(x)
-    n_q, n_f = len(c["q_copies"]), len(c["w_copies"])
-    ctr = {"i": 0}
-
-    def nxt(m):
-        ctr["i"] += 1
-        return ctr["i"] % m
-
-    def q35_kernel(hot=False):
-        return q35.matmul_kernel(xv, c["q_copies"][0 if hot else nxt(n_q)])
-
-    def torch_fp32(threads):
-        def f():
-            old = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                return torch.nn.functional.linear(xt, c["tw_copies"][nxt(n_f)])
-            finally:
-                torch.set_num_threads(old)
-        return f
-
-    return {"q35 kernel": q35_kernel, "q35 kernel (hot cache)": lambda: q35_kernel(True),
-            "q35.matmul": lambda: q35.matmul(xv, c["qts"][nxt(n_q)]),
-            "numpy fp32": lambda: c["w_copies"][nxt(n_f)] @ (xv if b == 1 else x.T),
-            f"torch fp32 ({torch_threads} threads)": torch_fp32(torch_threads),
-            "torch fp32 (1 thread)": torch_fp32(1)}
-
-
-def _check_kernel(methods: dict, qt, x: np.ndarray) -> None:
-    """Correctness guard: the q35 result must match the dequantized reference closely."""
-    import q35
-
-    yq = np.asarray(methods["q35 kernel"]()).reshape(-1)
-    yr = (x.astype(np.float64) @ q35.dequantize(qt).astype(np.float64).T).reshape(-1)
-    rel = float(np.max(np.abs(yq - yr)) / max(np.max(np.abs(yr)), 1e-30))
-    if rel > 1e-4:
-        raise RuntimeError(f"q35 kernel result off by {rel:.2e} (relative) for {qt.shape[0]}x{qt.shape[1]} "
-                           f"batch {x.shape[0]}")
-
-
-def _time_rounds(methods: dict, repeats: int, warmup: int, rounds: int, raw_key: dict, raw: list) -> tuple:
-    """Every method in every round (after a pause and warm-up calls): all call times and each round's median."""
-    times = {m: [] for m in methods}
-    round_meds = {m: [] for m in methods}
-    for rnd in range(rounds):
-        for m, f in methods.items():
-            time.sleep(0.05)          # let other methods' worker threads stop spinning
-            for _ in range(warmup):
-                f()
-            ts = []
-            for r in range(repeats):
-                t0 = time.perf_counter()
-                f()
-                ts.append(time.perf_counter() - t0)
-                raw.append({**raw_key, "method": m, "round": rnd, "repeat": r, "seconds": ts[-1]})
-            times[m] += ts
-            round_meds[m].append(statistics.median(ts))
-    return times, round_meds
-
-
-def _result_row(m: str, ts: list, round_meds: dict, n: int, k: int, b: int, nbytes: int, bound_gbps: float) -> dict:
-    p25, med, p75 = _q(ts)
-    row = {"shape": f"{n}x{k}", "N": n, "K": k, "batch": b, "method": m, "repeats": len(ts),
-           "median_ms": 1e3 * med, "p25_ms": 1e3 * p25, "p75_ms": 1e3 * p75,
-           "min_ms": 1e3 * min(ts), "max_ms": 1e3 * max(ts), "bytes_read": nbytes,
-           "effective_gbps": nbytes / med / 1e9, "bound_ms": 1e3 * nbytes / (bound_gbps * 1e9)}
-    row["fraction_of_bound"] = row["bound_ms"] / row["median_ms"]
-    rp25, rmed, rp75 = _q([a / q for a, q in zip(round_meds[m], round_meds["q35 kernel"])])
-    row.update(time_ratio_vs_q35_kernel=rmed, time_ratio_p25=rp25, time_ratio_p75=rp75)
-    return row
-
-
-def run(shapes, batches, repeats: int, warmup: int, rounds: int = 3, seed: int = 0) -> dict:
-    import torch
-
-    llc = _llc_bytes()
-    torch_threads = torch.get_num_threads()
     rng = np.random.default_rng(seed)
-    bw = _bandwidths()
-    rows, raw = [], []
-    for n, k in shapes:
-        w = (rng.standard_normal((n, k), dtype=np.float32) * np.float32(0.02))
-        c = _weight_copies(w, llc)
-        for b in batches:
-            x = rng.standard_normal((b, k), dtype=np.float32)
-            methods = _methods(c, x, torch_threads)
-            _check_kernel(methods, c["qt"], x)
-            times, round_meds = _time_rounds(methods, repeats, warmup, rounds, {"shape": f"{n}x{k}", "batch": b}, raw)
-            for m, ts in times.items():
-                weights = c["q_bytes"] if m.startswith("q35") else w.nbytes
-                rows.append(_result_row(m, ts, round_meds, n, k, b, weights + x.nbytes + 4 * n * b, bw["bound_gbps"]))
-            summ = {m: statistics.median(ts) * 1e3 for m, ts in times.items()}
-            print(f"  batch {b}: " + ", ".join(f"{m} {v:.2f} ms" for m, v in summ.items()), flush=True)
-    return {"rows": rows, "raw": raw, **bw, "llc_bytes": llc, "torch_threads": torch_threads, "repeats": repeats,
-            "warmup": warmup, "rounds": rounds}
+    w = rng.standard_normal((n, k), dtype=np.float32) * np.float32(0.02)
+    x = rng.standard_normal(k, dtype=np.float32)
+    t0 = time.perf_counter()
+    qt, kw, q_bytes = gm.q35_weights(w, seed)
+    print(f"{n}x{k}: q35 compact g{gm.Q35_GROUP} quantized in {time.perf_counter() - t0:.1f} s", flush=True)
+    all_threads = machine.usable_cpus()
+    methods = gm.q35_methods(kw, q_bytes, x, llc, all_threads)
+    methods += gm.fp32_methods(w, x, llc, torch.get_num_threads(), all_threads)
+    g_methods, g_deq = gm.ggml_methods(w, x, llc, ggml_types)
+    errs = gm.check(methods + g_methods, x, w, q35.dequantize(qt), g_deq)
+    return methods + g_methods, errs
 
 
-def _markdown(res: dict, prov: dict) -> str:
+def ratio_pairs(names: list[str], all_threads: int) -> list[tuple[str, str, str]]:
+    """(label, subject, baseline): speedup = baseline time / subject time, for the pairs present in ``names``."""
+    a8n = gm.a8_all_name(all_threads)
+    pairs = [("q35 A8 1 thread vs numpy fp32", gm.A8_1, gm.NUMPY),
+             ("q35 A8 1 thread vs torch fp32 1 thread", gm.A8_1, gm.TORCH_1)]
+    pairs += [(f"q35 A8 1 thread vs ggml {t} 1 thread", gm.A8_1, gm.ggml_name(t)) for t in gm.GGML_TYPES]
+    pairs += [("q35 A8 1 thread vs q35 float fused", gm.A8_1, gm.FLOAT_FUSED),
+              (f"q35 A8 {all_threads} threads vs 1 thread", a8n, gm.A8_1),
+              (f"q35 A8 {all_threads} threads vs numpy fp32", a8n, gm.NUMPY),
+              (f"q35 A8 {all_threads} threads vs torch fp32 default threads", a8n,
+               next((m for m in names if m.endswith(", default)")), ""))]
+    return [p for p in pairs if p[1] in names and p[2] in names and p[1] != p[2]]
+
+
+def method_rows(shape: str, methods: list, res: dict, errs: dict, bounds: dict) -> list[dict]:
+    rows = []
+    for m in methods:
+        ts = res["seconds"][m.name]
+        p25, med, p75 = quartiles(ts)
+        bound = bounds.get(m.threads) or bounds[1]
+        bound_s = m.bytes_read / (bound * 1e9)
+        rows.append({"shape": shape, "batch": 1, "method": m.name, "threads": m.threads,
+                     "rounds": len(res["round_medians"][m.name]), "calls": len(ts), "median_ms": 1e3 * med,
+                     "p25_ms": 1e3 * p25, "p75_ms": 1e3 * p75, "min_ms": 1e3 * min(ts),
+                     "weight_bytes": m.weight_bytes, "bytes_read": m.bytes_read,
+                     "effective_gbps": m.bytes_read / med / 1e9, "bound_gbps": bound, "bound_ms": 1e3 * bound_s,
+                     "fraction_of_bound": bound_s / med, "check_rel_error": errs[m.name],
+                     # the calling thread's CPU time: the wall time less the waits for a CPU (1-thread methods)
+                     "median_cpu_ms": 1e3 * quartiles(res["cpu_seconds"][m.name])[1] if m.threads == 1 else None})
+    return rows
+
+
+def ratio_rows(shape: str, res: dict, all_threads: int, threads: dict) -> list[dict]:
+    """Per-round speedups (wall time); for two 1-thread methods also the CPU-time speedup, which the load of a
+    shared machine disturbs less."""
+    meds, cpu = res["round_medians"], res["round_cpu_medians"]
+    out = []
+    for label, subject, base in ratio_pairs(list(meds), all_threads):
+        r = ratio_summary(meds[base], meds[subject])
+        c = ratio_summary(cpu[base], cpu[subject]) if threads[base] == threads[subject] == 1 else None
+        out.append({"shape": shape, "ratio": label, "subject": subject, "baseline": base,
+                    "speedup_median": r["median"], "speedup_p25": r["p25"], "speedup_p75": r["p75"],
+                    "cpu_speedup_median": c["median"] if c else None, "rounds": r["rounds"]})
+    return out
+
+
+def run(shapes, rounds: int, repeats: int, warmup: int = 2, pause: float = 0.05, bandwidth_mib: int = 256,
+        ggml_types=gm.GGML_TYPES, seed: int = 0, llc: int | None = None) -> dict:
+    """Every shape's methods, checked, then timed; ``llc`` overrides the cache size the copies must exceed."""
+    from tqdm import tqdm
+
     from bench import machine
 
-    rows = res["rows"]
-    bw1, bwn = res["bandwidth_1thread"], res["bandwidth_all"]
-    lines = ["# q35 fused GEMV/GEMM vs fp32 matvec (LLaMA-7B shapes)", "",
-             f"Machine: {machine.provenance_line(prov)}", "",
-             f"Load average at start/end: {prov.get('loadavg_start')} / {prov.get('loadavg_end')} "
-             "(other processes on this machine compete for its 2 cores). Each method runs "
-             f"{res['repeats']} timed calls (after {res['warmup']} warm-up calls and a 50 ms pause) in each of "
-             f"{res['rounds']} rounds; medians and quartiles are over all {res['repeats'] * res['rounds']} calls; "
-             "ratios are per round (round medians, back to back) and summarised over rounds.", "",
-             f"Memory bandwidth measured in this run (bench.machine.measure_bandwidth, 256 MiB arrays): "
-             f"1 thread copy {bw1['kernels']['copy']['median_gbps']:.1f} GB/s "
-             f"(IQR {bw1['kernels']['copy']['iqr_gbps']:.1f}), triad {bw1['kernels']['triad']['median_gbps']:.1f} GB/s; "
-             f"all {bwn['threads']} CPUs triad {bwn['median_gbps']:.1f} GB/s; 1 thread read-only (numpy sum) "
-             f"{res['bandwidth_read']['median_gbps']:.1f} GB/s. "
-             f"Bound used: {res['bound_gbps']:.1f} GB/s (the better single-thread figure; the q35 kernel is "
-             "single-threaded).", "",
-             "`time ratio` = method time / q35-kernel time in the same round (>1: q35 faster), median [p25–p75]. "
-             "`of bound` = (bytes read / bandwidth) / measured time. Cold cache unless marked hot.", "",
-             "| shape | batch | method | median ms | p25–p75 ms | min–max ms | GB/s | of bound | time ratio |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['shape']} | {r['batch']} | {r['method']} | {r['median_ms']:.3f} | "
-                     f"{r['p25_ms']:.3f}–{r['p75_ms']:.3f} | {r['min_ms']:.3f}–{r['max_ms']:.3f} | "
-                     f"{r['effective_gbps']:.2f} | {100 * r['fraction_of_bound']:.0f}% | "
-                     f"{r['time_ratio_vs_q35_kernel']:.2f} [{r['time_ratio_p25']:.2f}–{r['time_ratio_p75']:.2f}] |")
-    lines += ["", "## Targets at batch 1 (cold cache)", "",
-              "| shape | q35 speedup vs numpy fp32 | vs torch fp32 (default threads) | vs torch fp32 (1 thread) | "
-              "q35 of bandwidth bound | hot/cold time |", "|---|---:|---:|---:|---:|---:|"]
-    for shape in dict.fromkeys(r["shape"] for r in rows):
-        sel = {r["method"]: r for r in rows if r["shape"] == shape and r["batch"] == 1}
-        if "q35 kernel" not in sel:
-            continue
-        tdef = next(v for m, v in sel.items() if m.startswith("torch fp32 (") and "1 thread" not in m)
-        lines.append(f"| {shape} | {sel['numpy fp32']['time_ratio_vs_q35_kernel']:.2f}× | "
-                     f"{tdef['time_ratio_vs_q35_kernel']:.2f}× | "
-                     f"{sel['torch fp32 (1 thread)']['time_ratio_vs_q35_kernel']:.2f}× | "
-                     f"{100 * sel['q35 kernel']['fraction_of_bound']:.0f}% | "
-                     f"{sel['q35 kernel (hot cache)']['median_ms'] / sel['q35 kernel']['median_ms']:.2f} |")
-    lines += ["", "Targets: speedup ≥ 3× over fp32 matvec; ≥ 60% of the bandwidth bound for the packed bytes. "
-              "A hot/cold time ratio near 1 means the kernel is limited by its own instruction throughput "
-              "(decode + multiply/add on one core), not by memory.", ""]
-    return "\n".join(lines)
+    llc = llc or llc_bytes()
+    bounds = bandwidths(bandwidth_mib)
+    rows, ratios, raw = [], [], []
+    for n, k in shapes:
+        methods, errs = shape_methods(n, k, llc, seed, ggml_types)
+        shape = f"{n}x{k}"
+        with tqdm(total=rounds * len(methods), desc=f"GEMV {shape}", leave=False) as bar:
+            res = interleaved({m.name: m.call for m in methods}, rounds=rounds, repeats=repeats, warmup=warmup,
+                              pause=pause, seed=seed, key={"shape": shape, "batch": 1}, progress=bar)
+        rows += method_rows(shape, methods, res, errs, bounds)
+        ratios += ratio_rows(shape, res, machine.usable_cpus(), {m.name: m.threads for m in methods})
+        raw += res["raw"]
+        for r in rows[-len(methods):]:
+            print(f"  {r['method']:<42} {r['median_ms']:8.3f} ms  {100 * r['fraction_of_bound']:5.1f}% of bound",
+                  flush=True)
+    return {"rows": rows, "ratios": ratios, "raw": raw, "bounds": bounds, "llc_bytes": llc, "rounds": rounds,
+            "repeats": repeats, "warmup": warmup, "pause": pause}
 
 
-def _write(res: dict, out_dir: Path, prov: dict) -> None:
+def markdown(res: dict, prov: dict) -> str:
+    from bench import machine
+    from bench.report import markdown_table
+
+    d = res["bounds"]["detail"]
+    head = ["# q35 GEMV vs fp32 matvec and ggml's 3/4-bit CPU GEMV (batch 1, cold cache)", "",
+            f"Machine: {machine.provenance_line(prov)}", "",
+            f"Load average at start/end: {prov.get('loadavg_start')} / {prov.get('loadavg_end')}. "
+            f"{res['rounds']} interleaved rounds (method order shuffled per round, {res['pause'] * 1e3:.0f} ms "
+            f"pause and {res['warmup']} warm-up calls before each method's turn, {res['repeats']} timed calls); "
+            f"weights streamed from DRAM (copies > 2x the {res['llc_bytes'] / 2**20:.0f} MiB last-level cache).", "",
+            f"Bandwidth measured in this run: 1 thread copy {d['copy_1']:.1f}, triad {d['triad_1']:.1f}, read-only "
+            f"{d['read_1']:.1f} GB/s; all {d['threads_all']} CPUs copy {d['copy_all']:.1f}, triad "
+            f"{d['triad_all']:.1f} GB/s. Bound per method = its bytes / the best figure for its thread count.", "",
+            "ggml rows: ggml's plain CPU path (from_float of x into the vec_dot type, then vec_dot per row) in one "
+            "thread, through llama-cpp-python's libggml-cpu as built here; llama.cpp can also repack Q4_0/Q4_K "
+            "into interleaved CPU_REPACK layouts, not timed here.", ""]
+    t1 = markdown_table(["shape", "method", "threads", "median ms", "p25–p75 ms", "CPU ms", "MB read", "GB/s",
+                         "of bound"],
+                        [(r["shape"], r["method"], r["threads"], f"{r['median_ms']:.3f}",
+                          f"{r['p25_ms']:.3f}–{r['p75_ms']:.3f}", _fmt(r["median_cpu_ms"], ".3f"),
+                          f"{r['bytes_read'] / 1e6:.1f}", f"{r['effective_gbps']:.1f}",
+                          f"{100 * r['fraction_of_bound']:.0f}%") for r in res["rows"]], "lllrrrrrr")
+    t2 = markdown_table(["shape", "speedup (baseline time / subject time, per round)", "median", "p25–p75",
+                         "CPU-time median"],
+                        [(r["shape"], r["ratio"], f"{r['speedup_median']:.2f}×",
+                          f"{r['speedup_p25']:.2f}–{r['speedup_p75']:.2f}", _fmt(r["cpu_speedup_median"], ".2f", "×"))
+                         for r in res["ratios"]], "llrrr")
+    tail = ["", "`CPU ms`: the calling thread's CPU time per call (1-thread methods); where it is well below the "
+            "wall time, the process waited for a CPU (a loaded machine).", "",
+            "Targets (issue 11): q35 A8 1 thread ≥ ggml Q3_K, ≥ 3× numpy fp32, ≥ 50% of the 1-thread bound; "
+            "all threads ≥ 1.6× the 1-thread speed.", ""]
+    return "\n".join(head + ["## Times", "", t1, "", "## Ratios over rounds", "", t2] + tail)
+
+
+def _fmt(v, spec: str, suffix: str = "") -> str:
+    return "–" if v is None else f"{v:{spec}}{suffix}"
+
+
+def write(res: dict, out_dir: Path, prov: dict) -> None:
     from bench import machine
     from bench.report import write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     line = machine.provenance_line(prov)
     write_csv(out_dir / "gemv.csv", res["rows"], line)
+    write_csv(out_dir / "gemv_ratios.csv", res["ratios"], line)
     write_csv(out_dir / "gemv_raw.csv", res["raw"], line)
-    (out_dir / "gemv.md").write_text(_markdown(res, prov))
-    bw1, bwn = res["bandwidth_1thread"], res["bandwidth_all"]
-    (out_dir / "gemv_provenance.json").write_text(json.dumps(
-        {"provenance": prov, "bandwidth_1thread": bw1, "bandwidth_all": bwn, "bound_gbps": res["bound_gbps"],
-         "bandwidth_read": res["bandwidth_read"],
-         "llc_bytes": res["llc_bytes"], "torch_threads": res["torch_threads"]}, indent=1, default=str))
+    (out_dir / "gemv.md").write_text(markdown(res, prov))
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in s.lower().split("x")) for s in text.split(",") if s]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=10, help="timed calls per method per round")
-    p.add_argument("--rounds", type=int, default=3, help="rounds; every method runs in every round")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--shapes", default=",".join(f"{n}x{k}" for n, k in DEFAULT_SHAPES))
-    p.add_argument("--batches", default="1,2,4,8")
+    p.add_argument("--crossover", action="store_true", help="fused float vs tiled BLAS vs A8 by batch size")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (7; --crossover 5)")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per method per round (10; --crossover 5)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--pause", type=float, default=0.05, help="seconds of pause before each method's turn")
+    p.add_argument("--shapes", default=None, help="NxK,... (default: the LLaMA-7B shapes, or --crossover's)")
+    p.add_argument("--batches", default=None, help="--crossover: batch sizes")
+    p.add_argument("--bandwidth-mib", type=int, default=256)
     p.add_argument("--out", default=str(OUT_DIR))
     a = p.parse_args(argv)
+    if a.crossover:
+        from bench import gemv_crossover
+        return gemv_crossover.main(a)
     from bench import machine
 
-    shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
-    batches = [int(b) for b in a.batches.split(",")]
     prov = machine.provenance()
     prov["loadavg_start"] = [round(v, 2) for v in os.getloadavg()]
-    res = run(shapes, batches, a.repeats, a.warmup, a.rounds)
+    res = run(parse_shapes(a.shapes) if a.shapes else DEFAULT_SHAPES, a.rounds or 7, a.repeats or 10, a.warmup, a.pause,
+              a.bandwidth_mib)
     prov["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    _write(res, Path(a.out), prov)
+    write(res, Path(a.out), prov)
     print((Path(a.out) / "gemv.md").read_text())
     return 0
 
