@@ -87,7 +87,7 @@ def check_codes_match_lean(points=None, lean=LEAN):
             for col in (0, 1):
                 assert pyref.quantize_value(wf, zf, sf, col) == qv(w, z, s, col), ("quantize_value", w, z, s, col)
         ties += (2 * (w - z)) % (2 * s) == s
-    assert ties > 1000  # the domain really contains ties
+    assert ties > 100  # the domain really contains ties
 
 
 @pin("code4", "2531d38f39e92b45")

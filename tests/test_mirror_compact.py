@@ -111,8 +111,10 @@ def f16_rep(d: float) -> tuple[int, int]:
     return u, j
 
 
+@pin("compact_scale", "5b455882473cb874")
+@pin("compact_zero", "075ee1eeaafef8de")
 @pin("is_f32", "fea1e478927531b0")
-@pin("compact_grid_exact", "0f7fbd1339c0b2bc")
+@pin("compact_grid_exact", "bd0e972c56d08b56")
 def test_compact_grid__binary32_exact_every_row_scale():
     assert check_compact_grid_exact() == 31743 * 1008
     is_f32, stmt = LEAN.fn("is_f32"), LEAN.statement("compact_grid_exact")
@@ -120,6 +122,9 @@ def test_compact_grid__binary32_exact_every_row_scale():
         m, j = f16_rep(d)
         assert d == m * 2.0 ** (j - 24)
         for sc, zp in ((1, 0), (63, 15), (37, 9)):
+            scales, zeros = expand_compact(np.array([d], np.float16), np.array([[sc | zp << 6]], np.uint16))
+            assert to_units(float(scales[0, 0]), 149) == LEAN.fn("compact_scale")(to_units(d, 149), sc)
+            assert to_units(-float(zeros[0, 0]), 149) == LEAN.fn("compact_zero")(to_units(d, 149), sc, zp)
             hyp, concl = stmt(k0=0, j=j, m=m, sc=sc, zp=zp, d=to_units(d, 149))
             assert hyp and concl() is True, (d, sc, zp)
     for y in [0, 1, 3, 2**24 - 1, 2**24, 2**24 + 1, 2**24 + 2, (2**24 - 1) << 100, (2**24 - 1) << 229, 1 << 253,

@@ -85,13 +85,20 @@ theorem is_f32_of_mul (k0 j q : Nat) (hj : j ≤ 253) (hq : q < 16777216) : is_f
   unfold is_f32
   exact ⟨j, hj, h1, by omega⟩
 
+/-- `q35.format.expand_compact`'s scale `s = d·sc` (magnitudes in the units of `is_f32`). -/
+def compact_scale (d sc : Nat) : Nat := d * sc
+
+/-- `q35.format.expand_compact`'s zero magnitude `zp·(d·sc)` (the stored zero is its negation). -/
+def compact_zero (d sc zp : Nat) : Nat := zp * (d * sc)
+
 /-- SPEC §8: the compact grid expands exactly into binary32. For a binary16 row scale `d = m·2^(k0+125+j)`
 (`m ≤ 2048`, `j ≤ 29`: the binary16 values in units of `2^-149`), a scale code `sc ≤ 63` and a zero point
 `zp ≤ 15`, both `s = d·sc` and `|z| = zp·s` are binary32 values (`q35.format.expand_compact`, the
 `scales`/`zeros` the kernels read). -/
 theorem compact_grid_exact (k0 j m sc zp d : Nat) (hd : d = m * 2 ^ (k0 + (125 + j))) (hj : j ≤ 29)
     (hm : m ≤ 2048) (hsc : sc ≤ 63) (hzp : zp ≤ 15) :
-    is_f32 k0 (d * sc) ∧ is_f32 k0 (zp * (d * sc)) := by
+    is_f32 k0 (compact_scale d sc) ∧ is_f32 k0 (compact_zero d sc zp) := by
+  unfold compact_scale compact_zero
   have hms : m * sc ≤ 2048 * 63 := Nat.mul_le_mul hm hsc
   have hzms : zp * (m * sc) ≤ 15 * (2048 * 63) := Nat.mul_le_mul hzp hms
   have e1 : d * sc = m * sc * 2 ^ (k0 + (125 + j)) := by
