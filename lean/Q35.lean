@@ -11,6 +11,7 @@ import Q35.Matmul
 import Q35.GroupCode
 import Q35.Compact
 import Q35.Perm
+import Q35.A8
 
 /-!
 # q35: invariants of the 3.5-bit weight format, stated in core Lean 4

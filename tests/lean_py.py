@@ -202,7 +202,7 @@ class LeanCode:
         elif k == "bin" and pat.value == "cons":
             conds.append(f"len({src}) >= 1")
             self._pattern(pat.args[0], f"{src}[0]", ty[1], conds, binds, env)
-            self._pattern(pat.args[1], f"{src}[1:]", ty, conds, binds, env)
+            self._pattern(pat.args[1], f"rt.tail({src})", ty, conds, binds, env)
         elif k == "tuple":
             for i, p in enumerate(pat.args):
                 self._pattern(p, f"{src}[{i}]", ty[1 + min(i, 1)], conds, binds, env)

@@ -7,9 +7,15 @@ negative; for the non-negative `Nat` operands they are floor division and remain
 """
 from __future__ import annotations
 
+import itertools
+import sys
 from collections import Counter
+from collections.abc import Sequence
 
 import z3
+
+# Lean recursion over a list of n elements is n nested Python calls (pure Python frames, no C stack in 3.11+).
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
 
 class LeanEvalError(ValueError):
@@ -25,6 +31,47 @@ class Some:
 
     def __repr__(self):
         return f"some {self.value!r}"
+
+
+class ListView(Sequence):
+    """The tail `xs` of a matched `x :: xs` without copying (so recursion over a list stays linear)."""
+    __slots__ = ("base", "start")
+
+    def __init__(self, base, start: int):
+        self.base, self.start = base, start
+
+    def __len__(self):
+        return len(self.base) - self.start
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(self)[i]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.base[self.start + i]
+
+    def __iter__(self):
+        return itertools.islice(iter(self.base), self.start, None)
+
+    def __add__(self, other):
+        return list(self) + list(other)
+
+    def __radd__(self, other):
+        return list(other) + list(self)
+
+    def __eq__(self, other):
+        return isinstance(other, (list, ListView)) and list(self) == list(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return repr(list(self))
+
+
+def tail(xs):
+    return ListView(xs.base, xs.start + 1) if isinstance(xs, ListView) else ListView(xs, 1)
 
 
 def sym(x) -> bool:
@@ -168,6 +215,7 @@ def any_of(values):
 
 def eq(a, b):
     """Lean `=` on numbers, lists, tuples, structures and options."""
+    a, b = (list(a) if isinstance(a, ListView) else a), (list(b) if isinstance(b, ListView) else b)
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
         if type(a) is not type(b) or len(a) != len(b):
             return False

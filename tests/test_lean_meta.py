@@ -24,7 +24,8 @@ REQUIRED = ("code4_range", "code3_range", "decode_encode_pair", "encode_decode_p
             "fused_row_identity", "int32_accumulator_safe", "f16_down_le", "le_f16_up", "f16_down_is_f16",
             "f16_up_is_f16", "f16_down_nearest", "f16_up_nearest", "grid_covers_group", "row_pairs_code_at",
             "pack_row_length", "unpack_pack_row", "unpack_pack_row_padding", "unpack_pack_group_codes",
-            "compact_grid_exact", "search_group_le_centred", "unpermute_permute", "matmul_permuted")
+            "compact_grid_exact", "search_group_le_centred", "unpermute_permute", "matmul_permuted",
+            "a8_piece_int32_safe", "a8_kernel_sum_exact", "a8_products_exact", "a8_seq_exact")
 
 
 def test_lean_project_layout():
