@@ -78,7 +78,7 @@ theorem f16_down_parts (k0 k : Nat) (x : Int) (hk : f16_ulp_ok k0 k x) (hx : f16
     rw [← two_pow_add (k0 + 29 - k) k]
     have e : k0 + 29 - k + k = k0 + 29 := by omega
     rw [e]
-  have e2 : -2047 * 2 ^ (k0 + 29 - k) * 2 ^ k = -2047 * (2 ^ (k0 + 29 - k) * 2 ^ k) :=
+  have e2 : (-2047 : Int) * 2 ^ (k0 + 29 - k) * 2 ^ k = -2047 * (2 ^ (k0 + 29 - k) * 2 ^ k) :=
     Int.mul_assoc (-2047) (2 ^ (k0 + 29 - k)) (2 ^ k)
   have hlow := mul_le_floor (2 ^ k) x (-2047 * 2 ^ (k0 + 29 - k)) hP (by rw [e2, ← e1]; omega)
   rw [e2, ← e1] at hlow
@@ -107,8 +107,8 @@ theorem f16_up_is_f16 (k0 k : Nat) (x : Int) (hk : f16_ulp_ok k0 k x) (hx : f16_
   have hr := le_f16_up k x
   have e : f16_up k x = -((-x) / 2 ^ k) * 2 ^ k := by
     unfold f16_up f16_down
-    exact (Int.neg_mul ((-x) / 2 ^ k) (2 ^ k)).symm
-  have e3 : -((-x) / 2 ^ k) * 2 ^ k = -((-x) / 2 ^ k * 2 ^ k) := Int.neg_mul ((-x) / 2 ^ k) (2 ^ k)
+    rw [Int.neg_mul]
+  have e3 : -((-x) / 2 ^ k) * 2 ^ k = -((-x) / 2 ^ k * 2 ^ k) := by rw [Int.neg_mul]
   rw [e] at hr ⊢
   unfold f16_ulp_ok at hk
   unfold f16_in_range at hp hx
@@ -145,7 +145,7 @@ theorem f16_down_ge_rep (k0 k j : Nat) (x m : Int) (hk : f16_ulp_ok k0 k x) (hj 
     have hR2 : 2 ≤ (2 : Int) ^ (k - (k0 + j)) := by
       rw [e2]
       omega
-    have hQR : 2 ^ (k0 + j) * 2 ≤ 2 ^ (k0 + j) * 2 ^ (k - (k0 + j)) :=
+    have hQR : (2 : Int) ^ (k0 + j) * 2 ≤ 2 ^ (k0 + j) * 2 ^ (k - (k0 + j)) :=
       Int.mul_le_mul_of_nonneg_left hR2 (by omega)
     rw [← e1] at hQR
     have hy1 : m * 2 ^ (k0 + j) ≤ 2048 * 2 ^ (k0 + j) := Int.mul_le_mul_of_nonneg_right hm2 (by omega)
@@ -185,8 +185,8 @@ theorem f16_up_nearest (k0 k : Nat) (x y : Int) (hk : f16_ulp_ok k0 k x) (hy : i
   unfold is_f16 at hy
   rcases hy with ⟨_, j, hj, hmod, hm1, hm2⟩
   have hyq := eq_of_emod_eq_zero y (k0 + j) hmod
-  have e : -(y / 2 ^ (k0 + j)) * 2 ^ (k0 + j) = -(y / 2 ^ (k0 + j) * 2 ^ (k0 + j)) :=
-    Int.neg_mul (y / 2 ^ (k0 + j)) (2 ^ (k0 + j))
+  have e : -(y / 2 ^ (k0 + j)) * 2 ^ (k0 + j) = -(y / 2 ^ (k0 + j) * 2 ^ (k0 + j)) := by
+    rw [Int.neg_mul]
   have h := f16_down_ge_rep k0 k j (-x) (-(y / 2 ^ (k0 + j))) hk' hj (by omega) (by omega) (by omega)
   unfold f16_up
   omega
@@ -209,7 +209,7 @@ theorem grid_covers_group (k0 kz ks : Nat) (m M q : Int)
   have hz := f16_down_le kz m
   have hs := le_f16_up ks q
   have hmax := Int.le_max_left (f16_up ks q) (2 ^ k0)
-  unfold group_zero group_scale at *
+  unfold group_zero group_scale at hq ⊢
   omega
 
 /-- The zero and scale of `pyref.group_params` are binary16 values (the binary16 arrays store them exactly)
@@ -223,7 +223,7 @@ theorem group_params_f16 (k0 kz ks : Nat) (m q : Int) (hz : f16_ulp_ok k0 kz m) 
   have e := two_pow_add k0 29
   have e29 : (2 : Int) ^ 29 = 536870912 := by decide
   rw [e29] at e
-  have h2 := is_f16_of_mul k0 k0 1 (Nat.le_refl k0) (by omega) (by decide) (by decide)
+  have h2 := is_f16_of_mul k0 k0 1 (Nat.le_refl k0) (by omega) (by omega) (by omega)
     ⟨by omega, by omega⟩
   rw [Int.one_mul] at h2
   have hmax := Int.le_max_right (f16_up ks q) (2 ^ k0)
