@@ -4,6 +4,7 @@ the code mutations issue 13 names fail the mirrors (not only the equivalence sui
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -163,9 +164,9 @@ def test_weakened_lean_copy_fails_and_the_real_tree_passes(tmp_path):
 def test_weakened_copy_fails_the_mirror_suite(tmp_path):
     """The pytest mirrors themselves, pointed at a mutant copy (Q35_LEAN_DIR), fail; on the real tree they pass."""
     copy = mutated_copy(tmp_path, "quant_error_even states True")
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_mirror_error.py"),
-            "-k", "quant_error and not fortran and not vs_lean"]
-    env = {**__import__("os").environ, "HYPOTHESIS_PROFILE": "dev"}
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            str(ROOT / "tests" / "test_mirror_error.py"), "-k", "quant_error and not fortran and not vs_lean"]
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
     real = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
     assert real.returncode == 0, real.stdout[-3000:]
     bad = subprocess.run(args, capture_output=True, text=True, env={**env, "Q35_LEAN_DIR": str(copy)}, cwd=ROOT)

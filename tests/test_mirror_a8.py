@@ -20,8 +20,8 @@ import q35.reference as pyref
 from q35.format import MAX_A8_BLOCK, QTensor, WEIGHTS_PER_BLOCK
 from q35.validate import check_a8_block
 from strategies import activations, group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, SymList, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, pin)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, mirror_examples, pin)
 
 STATEMENTS = {
     "wrap16_of_mem": Z3(),
@@ -64,6 +64,7 @@ EXACT_ADD, EXACT_MUL = binary64(lambda a, b: a + b), binary64(lambda a, b: a * b
 @pin("a8_seq", "295b75ae78342f8e")
 @pin("a8_exact", "d45474cf0307e891")
 @pin("a8_seq_exact", "e3985f3e9a8255bd")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=80), g=group_sizes, block=st.sampled_from([16, 32, 48, 128]), data=st.data())
 def test_a8_seq__is_pyref_and_fortran_matmul_a8(w, g, block, data):
     """pyref.matmul_a8 = f32(Lean's `a8_seq` in binary64) bit for bit; the Fortran kernel gives the same bits; in

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import q35.reference as pyref
-from test_mirror_common import (LEAN, Z3, SymList, lean_pin_guard, lean_statement_test, load_bridge, pin,  # noqa: F401
-                                prove, refute, z3)
+from test_mirror_common import (LEAN, SymList, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin, prove, refute, z3)
 
 STATEMENTS = {
     "to_digits_length": Z3(b=range(1, 5), n=range(0, 9)),
@@ -86,6 +86,7 @@ def code_rows(draw):
 
 
 @pin("unpack_pack_block", "78efe042bd406065")
+@mirror_examples
 @given(code_rows())
 def test_unpack_pack_block__fortran_bytes_equal_pyref(codes):
     bridge = load_bridge()
@@ -95,6 +96,7 @@ def test_unpack_pack_block__fortran_bytes_equal_pyref(codes):
 
 
 @pin("pack_unpack_block", "1a0f61634cf652a4")
+@mirror_examples
 @given(st.integers(1, 6), st.integers(1, 12), st.integers(0, 2**32 - 1))
 def test_pack_unpack_block__fortran_any_bytes(n, blocks, seed):
     """Any payload of whole blocks (K a multiple of 16, so no padding) is unpacked and re-packed unchanged."""

@@ -12,8 +12,8 @@ from hypothesis import given
 
 import q35.reference as pyref
 from strategies import group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                pin, pyref_code_overrides)
+from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin, pyref_code_overrides)
 
 STATEMENTS = {
     "format_constants": Exhaustive(),
@@ -131,6 +131,7 @@ def test_lattice_code__pyref_is_lean_exhaustive():
 @pin("code4_range", "7534bc61bff708b4")
 @pin("code3_range", "37e32f6ceb600081")
 @pin("lattice_code_range", "2d92f17cb4850487")
+@mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_codes__fortran_in_range(w, g):
     bridge = load_bridge()

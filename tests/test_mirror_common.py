@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import z3  # z3-solver: a dev dependency (pyproject.toml [dev])
+from hypothesis import settings
 
 import lean_text
 from lean_py import LeanCode, Statement
@@ -33,6 +34,11 @@ from lean_runtime import sym
 LEAN_DIR = Path(os.environ.get("Q35_LEAN_DIR", lean_text.LEAN_DIR))
 LEAN_PROJECT = lean_text.LeanProject(LEAN_DIR)
 LEAN = LeanCode(LEAN_PROJECT)
+
+
+# Hypothesis mirrors run the profile's examples up to 300 each: their whole-domain checks are the exhaustive and
+# z3 tests; the 10 000-example budget belongs to the equivalence suite (tests/test_equivalence.py).
+mirror_examples = settings(max_examples=min(300, settings().max_examples))
 
 
 # --- pins --------------------------------------------------------------------------------------------------
@@ -195,6 +201,12 @@ def lean_statement_test(specs: dict):
         assert theorem in LEAN_PROJECT.theorems, f"{theorem} is not a theorem of {LEAN_DIR}"
         specs[theorem].run(LEAN.statement(theorem))
     return test_lean_statement
+
+
+def check_statements(code: LeanCode, specs: dict) -> None:
+    """Run each spec on the statement as evaluated by `code` (e.g. `LEAN.with_code(...)`: pyref in place of Lean)."""
+    for theorem, spec in specs.items():
+        spec.run(code.statement(theorem))
 
 
 def lists_over(alphabet, lengths):

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import q35.reference as pyref
 from q35.format import expand_compact, group_code_bytes_per_row
 from strategies import group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, SymList, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, pin, prove, to_units, z3)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                lists_over, load_bridge, mirror_examples, pin, prove, to_units, z3)
 
 W = 128
 STATEMENTS = {
@@ -78,7 +78,8 @@ def test_group_code_bitstream__z3_pyref_is_lean(symbolic_pyref):
 @pin("pack_group_codes_length", "3e33c03a60f7c9c3")
 def test_group_code_theorems__z3_on_pyref(symbolic_pyref):
     code = LEAN.with_code(pack_group_codes=symbolic_pyref.pack_group_codes,
-                          unpack_group_codes=symbolic_pyref.unpack_group_codes, group_code_bytes=group_code_bytes_per_row)
+                          unpack_group_codes=symbolic_pyref.unpack_group_codes,
+                          group_code_bytes=group_code_bytes_per_row)
     Z3(bits=W, cs=SymList(range(0, 13))).run(code.statement("unpack_pack_group_codes"))
     Z3(bits=W, cs=SymList(range(0, 13))).run(code.statement("pack_group_codes_length"))
 
@@ -215,6 +216,7 @@ def test_search__pyref_is_lean_search(monkeypatch):
 
 
 @pin("search_group_le_centred", "7610c18f9c87a32d")
+@mirror_examples
 @given(w=weights(max_rows=2, max_cols=64), g=group_sizes, seed=st.integers(0, 2**32 - 1))
 def test_search__fortran_never_worse_than_centred(w, g, seed):
     """The Fortran compact quantizer's grids, scored with pyref's error, are never worse than the centred one."""

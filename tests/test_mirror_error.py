@@ -15,8 +15,8 @@ from hypothesis import given
 import q35.reference as pyref
 from strategies import group_sizes, weights
 from test_mirror_codes import grid_points
-from test_mirror_common import (LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge, pin,  # noqa: F401
-                                pyref_code_overrides, to_common_integers)
+from test_mirror_common import (LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin, pyref_code_overrides, to_common_integers)
 
 STATEMENTS = {
     "floor_div_two_mul": Z3(),
@@ -54,6 +54,7 @@ def test_quant_error__pyref_exhaustive_grid():
 
 
 @pin("quant_error_half_step", "45c0f5e1afd4cf44")
+@mirror_examples
 @given(w=weights(max_cols=48), g=group_sizes)
 def test_quant_error_half_step__pyref_vs_lean_exact(w, g):
     """pyref's float codes are Lean's exact integer codes on the same (w, z, s) wherever t is not within binary64
@@ -79,6 +80,7 @@ def test_quant_error_half_step__pyref_vs_lean_exact(w, g):
 
 
 @pin("quant_error_half_step", "45c0f5e1afd4cf44")
+@mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_quant_error_half_step__fortran(w, g):
     bridge = load_bridge()

@@ -18,8 +18,8 @@ from hypothesis import given
 
 import q35.reference as pyref
 from strategies import group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, lean_pin_guard, lean_statement_test, load_bridge, pin,  # noqa: F401
-                                to_units)
+from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin, to_units)
 
 E = 1074                 # units of 2^-1074
 K0 = E - 24              # the smallest binary16 subnormal 2^-24 is 2^K0 units
@@ -213,6 +213,7 @@ def test_grid_covers_group__pyref_every_binary16_minimum():
 
 
 @pin("grid_covers_group", "9448ec789fa087c3")
+@mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_grid_covers_group__fortran(w, g):
     """The Fortran quantizer's stored zero and scale contain every group: z ≤ min, (2^52 − 1)(max − z) ≤ 2^52·15·s."""

@@ -7,8 +7,8 @@ from hypothesis import given
 import q35.reference as pyref
 from q35.format import expand_compact
 from strategies import group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, lean_pin_guard, lean_statement_test, load_bridge, pin,  # noqa: F401
-                                pyref_code_overrides)
+from test_mirror_common import (Exhaustive, LEAN, Z3, check_statements, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, mirror_examples, pin, pyref_code_overrides)
 
 STATEMENTS = {
     "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
@@ -38,14 +38,15 @@ def test_group_code__pyref_is_lean_exhaustive():
 @pin("encode_decode_group_code", "b9cdaf9918f70a6b")
 @pin("group_code_range", "a8e42740a43a1bb1")
 def test_group_code_theorems__on_pyref_exhaustive():
-    code = LEAN.with_code(**PYREF)
-    Exhaustive(sc=range(0, 70), zp=range(0, 20)).run(code.statement("decode_encode_group_code"))
-    Exhaustive(c=range(0, 2048)).run(code.statement("encode_decode_group_code"))
-    Exhaustive(sc=range(0, 70), zp=range(0, 20)).run(code.statement("group_code_range"))
+    check_statements(LEAN.with_code(**PYREF), {
+        "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
+        "encode_decode_group_code": Exhaustive(c=range(0, 2048)),
+        "group_code_range": Exhaustive(sc=range(0, 70), zp=range(0, 20))})
 
 
 @pin("decode_encode_group_code", "5ae47911ef749d17")
 @pin("group_code_range", "a8e42740a43a1bb1")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes)
 def test_group_code__fortran_codes_decode_in_range(w, g):
     """Fortran's compact quantizer emits codes whose pyref decoding is a valid (sc, zp) that re-encodes to them."""
@@ -65,6 +66,7 @@ def test_compact_dequantize__on_pyref_exhaustive():
 
 
 @pin("compact_dequantize", "0348886457715160")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=48), g=group_sizes)
 def test_compact_dequantize__pyref_and_fortran(w, g):
     """The expanded compact zeros are exactly −zp·s, so ŵ = z + s·L = s·(L − zp), in pyref and Fortran."""

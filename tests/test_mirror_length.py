@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from q35.format import payload_bytes_per_row
-from test_mirror_common import (LEAN, Exhaustive, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                pin)
+from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin)
 
 STATEMENTS = {
     "packed_length_eq": Z3(),
@@ -41,6 +41,7 @@ def test_packed_length_minimal__pyref_exhaustive():
 
 
 @pin("packed_length_eq", "a8862d07ada21c0f")
+@mirror_examples
 @given(st.integers(1, 300))
 def test_packed_length_eq__fortran_and_pyref_pack_codes(k):
     bridge = load_bridge()

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from strategies import activations, group_sizes, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, SymList, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, pin, to_units)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, mirror_examples, pin, to_units)
 
 STATEMENTS = {
     "fused_group_identity": Z3(xl=SymList(range(0, 7))),
@@ -62,6 +62,7 @@ def assert_within_spec_bound(got: float, exact_value: Fraction, terms: list[dict
 @pin("row_dot", "a764070f8832efca")
 @pin("fused_group_identity", "fc56a80d33e48e62")
 @pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes, data=st.data())
 def test_fused_row_identity__pyref(w, g, data):
     """pyref's exact Σ x·dequantize_value is Lean's `row_dot`; the identity holds on these rows (Lean's statement);
@@ -87,6 +88,7 @@ def test_fused_row_identity__pyref(w, g, data):
 
 
 @pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirror_examples
 @given(w=weights(max_rows=4, max_cols=64), g=group_sizes, data=st.data())
 def test_fused_row_identity__fortran_kernel(w, g, data):
     """The Fortran fused kernel is within SPEC §5's float32 bound of Lean's `fused_row_dot` of its rows."""
@@ -102,6 +104,7 @@ def test_fused_row_identity__fortran_kernel(w, g, data):
 
 @pin("accumulator_bound", "474acb71a6e8b4f1")
 @pin("int32_accumulator_safe", "6a199ac4ef657bc8")
+@mirror_examples
 @given(w=weights(max_rows=2, max_cols=300), g=group_sizes, seed=st.integers(0, 2**32 - 1))
 def test_accumulator_bound__quantized_lattice_codes(w, g, seed):
     """Both statements hold for int8 activations and the lattice codes of real (Fortran-)quantized rows."""

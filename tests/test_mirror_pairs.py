@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import q35.reference as pyref
-from test_mirror_common import (LEAN, Exhaustive, lean_pin_guard, lean_statement_test, load_bridge, pin,  # noqa: F401
-                                prove, refute, z3)
+from test_mirror_common import (Exhaustive, LEAN, check_statements, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, pin, prove, refute, z3)
 
 STATEMENTS = {
     "decode_encode_pair": Exhaustive(q4=range(0, 20), q3=range(0, 12)),
@@ -49,11 +49,11 @@ def test_pair_code__pyref_is_lean_exhaustive():
 @pin("decode_pair_range", "99b5ae556d98c711")
 def test_pair_theorems__on_pyref_exhaustive():
     """The four statements, evaluated with pyref's encode_pair/decode_pair in place of Lean's."""
-    code = LEAN.with_code(**PYREF)
-    Exhaustive(q4=range(0, 20), q3=range(0, 12)).run(code.statement("decode_encode_pair"))
-    Exhaustive(c=range(0, 200)).run(code.statement("encode_decode_pair"))
-    Exhaustive(q4=range(0, 20), q3=range(0, 12)).run(code.statement("encode_pair_range"))
-    Exhaustive(c=range(0, 200)).run(code.statement("decode_pair_range"))
+    check_statements(LEAN.with_code(**PYREF), {
+        "decode_encode_pair": Exhaustive(q4=range(0, 20), q3=range(0, 12)),
+        "encode_decode_pair": Exhaustive(c=range(0, 200)),
+        "encode_pair_range": Exhaustive(q4=range(0, 20), q3=range(0, 12)),
+        "decode_pair_range": Exhaustive(c=range(0, 200))})
     assert sorted(pyref.encode_pair(q4, q3) for q4, q3 in PAIRS) == list(range(128))  # onto [0, 127], no gaps
 
 

@@ -19,8 +19,8 @@ import q35.reference as pyref
 from q35.format import importance_permutation, unpermute_columns
 from q35.validate import prepare_quantize
 from strategies import activations, weights
-from test_mirror_common import (LEAN, Exhaustive, Z3, SymList, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, pin)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                lists_over, load_bridge, mirror_examples, pin)
 from test_mirror_matmul import assert_within_spec_bound, exact, row_terms
 
 PERMS = [list(p) for k in range(0, 6) for p in itertools.permutations(range(k))]
@@ -109,6 +109,7 @@ def test_importance_permutation__is_a_permutation():
 @pin("dot_gather", "c2927a7a4172dd76")
 @pin("matmul_permuted", "0dc6b7693787a77b")
 @pin("dot_gather_scatter", "527dfb15375f65fe")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=40), data=st.data())
 def test_matmul_permuted__pyref_and_fortran(w, data):
     """pyref.matmul on a permuted QTensor is the un-permuted product bit for bit; in integer units Lean's

@@ -15,8 +15,8 @@ from hypothesis import given
 import q35.reference as pyref
 from q35.validate import check_codes
 from strategies import codes as code_matrices
-from test_mirror_common import (LEAN, Exhaustive, Z3, SymList, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, pin, prove, z3)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                lists_over, load_bridge, mirror_examples, pin, prove, z3)
 
 W = 192
 STATEMENTS = {
@@ -54,8 +54,8 @@ def _codes(k: int):
 @pin("pad_row", "ed51b953a69e136a")
 @pin("row_pairs", "db158375782bbe1b")
 def test_pack_row__z3_pyref_block_loop_is_lean(symbolic_pyref):
-    """For every row of 0–17, 31–33, 47 and 48 valid codes, pyref's pack_row (pad, pair, 8 pairs → 7 bytes per block) outputs
-    exactly Lean's `pack_row` (the bytes of Σ pair_i·128^i)."""
+    """For every row of 0–17, 31–33, 47 and 48 valid codes, pyref's pack_row (pad, pair, 8 pairs → 7 bytes per
+    block) outputs exactly Lean's `pack_row` (the bytes of Σ pair_i·128^i)."""
     for k in ROW_LENGTHS:
         cs, ok = _codes(k)
         ours, lean = symbolic_pyref.pack_row(cs), LEAN.fn("pack_row")(cs)
@@ -77,7 +77,8 @@ def test_row_theorems__z3_on_pyref(symbolic_pyref):
     Z3(bits=W, cs=rows).run(code.statement("unpack_pack_row"))
     Z3(bits=W, cs=rows).run(code.statement("unpack_pack_row_padding"))
     Z3(bits=W, cs=rows).run(code.statement("pack_row_length"))
-    Z3(bits=W, cs=SymList([1, 15, 16, 17, 33]), n=[0, 1, 14, 16, 17, 32, 48]).run(code.statement("unpack_pack_row_take"))
+    take = code.statement("unpack_pack_row_take")
+    Z3(bits=W, cs=SymList([1, 15, 16, 17, 33]), n=[0, 1, 14, 16, 17, 32, 48]).run(take)
 
 
 def pyref_pairs(cs: list[int]) -> list[int]:
@@ -140,6 +141,7 @@ def test_codes_ok__is_check_codes():
 @pin("pack_row", "4fba35a5cb4d689e")
 @pin("pack_row_length", "2943585531ec6b42")
 @pin("unpack_pack_row", "1d6011c69809ce5c")
+@mirror_examples
 @given(code_matrices(max_rows=3, max_cols=80))
 def test_pack_row__fortran_is_lean(codes):
     """The Fortran packer writes Lean's `pack_row` bytes for every row, and its unpacker gives the row back."""
