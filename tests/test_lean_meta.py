@@ -1,72 +1,202 @@
-"""The formal layer stays honest: every Lean theorem has a CI mirror, no placeholder proof exists, and the Lean
-project is the one the Makefile builds (tests/lean_census.py does the parsing)."""
+"""The formal layer stays honest: every Lean theorem has a mirror tied to its text, no pin is stale, no proof step
+is a placeholder or fragile, and the ties can fail: a weakened copy of lean/ fails the pins and the mirrors, and
+the code mutations issue 13 names fail the mirrors (not only the equivalence suite)."""
 from __future__ import annotations
 
+import math
+import os
 import re
+import shutil
 import subprocess
 import sys
 
-import lean_census as census
+import pytest
 
-THEOREMS = census.theorems()
-MIRRORS = census.mirror_tests()
+import lean_census as census
+import lean_pins
+import q35.reference as pyref
+from lean_py import LeanCode
+from lean_runtime import LeanEvalError
+from lean_text import LEAN_DIR, ROOT, LeanProject
+
+PROJECT = LeanProject()
+REQUIRED = ("code4_range", "code3_range", "decode_encode_pair", "encode_decode_pair", "unpack_pack_block",
+            "pack_unpack_block", "packed_length_eq", "quant_error_half_step", "clamp_in_range", "fused_group_identity",
+            "fused_row_identity", "int32_accumulator_safe", "f16_down_le", "le_f16_up", "f16_down_is_f16",
+            "f16_up_is_f16", "f16_down_nearest", "f16_up_nearest", "grid_covers_group", "row_pairs_code_at",
+            "pack_row_length", "unpack_pack_row", "unpack_pack_row_padding", "unpack_pack_group_codes",
+            "compact_grid_exact", "search_group_le_centred", "unpermute_permute", "matmul_permuted",
+            "a8_piece_int32_safe", "a8_kernel_sum_exact", "a8_products_exact", "a8_seq_exact")
 
 
 def test_lean_project_layout():
-    assert (census.LEAN_DIR / "lakefile.toml").is_file()
-    toolchain = (census.LEAN_DIR / "lean-toolchain").read_text().strip()
+    assert (LEAN_DIR / "lakefile.toml").is_file()
+    toolchain = (LEAN_DIR / "lean-toolchain").read_text().strip()
     assert re.fullmatch(r"leanprover/lean4:v4\.\d+\.\d+", toolchain), toolchain  # a pinned stable release
-    root = (census.LEAN_DIR / "Q35.lean").read_text()
-    modules = {p.stem for p in (census.LEAN_DIR / "Q35").glob("*.lean")}
+    root = (LEAN_DIR / "Q35.lean").read_text()
+    modules = {p.stem for p in (LEAN_DIR / "Q35").glob("*.lean")}
     assert modules, "no lean/Q35/*.lean files"
     for m in modules:
         assert f"import Q35.{m}" in root, f"lean/Q35.lean does not import Q35.{m}"
-    lakefile = (census.LEAN_DIR / "lakefile.toml").read_text()
+    lakefile = (LEAN_DIR / "lakefile.toml").read_text()
     assert "[[require]]" not in lakefile and "require " not in lakefile  # core Lean only: no dependencies
 
 
-def test_lean_files_declare_theorems():
-    assert len(THEOREMS) >= 30
-    for name in ("code4_range", "code3_range", "decode_encode_pair", "encode_decode_pair", "unpack_pack_block",
-                 "pack_unpack_block", "packed_length_eq", "quant_error_half_step", "clamp_in_range",
-                 "fused_group_identity", "fused_row_identity", "int32_accumulator_safe"):
-        assert name in THEOREMS, f"required theorem {name} missing from lean/"
+def test_required_theorems_are_stated():
+    missing = [t for t in REQUIRED if t not in PROJECT.theorems]
+    assert not missing, f"required theorems missing from lean/: {missing}"
 
 
-def test_every_theorem_has_a_mirror():
-    missing = sorted(set(THEOREMS) - set(MIRRORS))
-    assert not missing, f"Lean theorems without a mirror test (test_<name> in tests/test_mirror_*.py): {missing}"
+def test_every_declaration_is_read_by_the_evaluator():
+    """Every definition compiles to Python and every theorem statement parses (no silently skipped text)."""
+    code = LeanCode(PROJECT)
+    for t in PROJECT.theorems:
+        code.statement(t)
+    assert set(code.sigs) == set(PROJECT.of_kind("def"))
 
 
-def test_every_mirror_names_a_theorem():
-    stale = sorted(set(MIRRORS) - set(THEOREMS))
-    assert not stale, f"mirror tests naming no Lean theorem: {[MIRRORS[s] for s in stale]}"
+def test_census_is_clean():
+    """Every theorem is mirrored, those about project functions (and every modelling definition) by a pinned
+    test, no mirror test is unpinned, no pin is stale, no proof has a placeholder, native_decide or `show` step."""
+    c = census.take_census(PROJECT)
+    assert not c.problems(), "\n".join(c.problems())
+    assert not c.unpinned_tests and len(c.pinned) > 100
 
 
-def test_no_placeholder_proofs():
-    hits = census.forbidden_hits()
-    assert not hits, f"forbidden words in Lean files: {hits}"
-    for path in census.lean_files():
-        text = path.read_text(encoding="utf-8")
-        assert "native_decide" not in text or path.name in {"Pair.lean", "GroupCode.lean"}, \
-            f"native_decide outside the small finite bit-expression checks: {path}"
-        assert not re.search(r"^\s*import\s+Mathlib", text, re.MULTILINE), f"Mathlib import in {path}"
-
-
-def test_forbidden_word_detector_can_fire(tmp_path, monkeypatch):
-    bad = tmp_path / "lean"
-    bad.mkdir()
-    (bad / "X.lean").write_text("theorem t : 1 = 1 := by\n  " + "sor" + "ry\n")
-    monkeypatch.setattr(census, "LEAN_DIR", bad)
-    assert census.forbidden_hits() and census.theorems() == {"t": bad / "X.lean"}
-
-
-def test_census_script_banner_and_counts():
-    out = subprocess.run([sys.executable, str(census.ROOT / "tests" / "lean_census.py"), "--skipped-banner"],
+def test_census_script_counts_and_banner():
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_census.py"), "--skipped-banner"],
                          capture_output=True, text=True, check=True).stdout.strip().splitlines()
-    assert out == [f"Lean: SKIPPED (no toolchain found) — {len(THEOREMS)} theorems checked through CI mirrors only"]
-    res = subprocess.run([sys.executable, str(census.ROOT / "tests" / "lean_census.py")], capture_output=True,
-                         text=True)
+    assert out == [f"Lean: SKIPPED (no toolchain found) — {len(PROJECT.theorems)} theorems stated, not compiled "
+                   "here; checked through CI mirrors only"]
+    res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_census.py")], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
-    assert f"{len(THEOREMS)} theorems" in res.stdout and f"{len(THEOREMS)} mirrored" in res.stdout
-    assert "sorry = 0" in res.stdout
+    assert f"{len(PROJECT.theorems)} theorems" in res.stdout and "0 unpinned mirror tests, 0 stale pins" in res.stdout
+    assert "about project functions" in res.stdout and "definitional/arithmetic" in res.stdout
+
+
+def test_no_placeholder_or_fragile_proof_steps():
+    assert not census.forbidden_hits(PROJECT)
+    assert not census.show_steps(PROJECT)
+    for path in PROJECT.files:
+        assert not re.search(r"^\s*import\s+Mathlib", path.read_text(encoding="utf-8"), re.MULTILINE), path
+
+
+def test_detectors_can_fire(tmp_path):
+    bad = tmp_path / "lean"
+    (bad / "Q35").mkdir(parents=True)
+    (bad / "Q35" / "X.lean").write_text("theorem t : 1 = 1 := by\n  show 1 = 1\n  " + "sor" + "ry\n"
+                                         "theorem u : 2 = 2 := by " + "native" + "_decide\n")
+    project = LeanProject(bad)
+    assert set(project.theorems) == {"t", "u"}
+    assert len(census.forbidden_hits(project)) == 2 and len(census.show_steps(project)) == 1
+
+
+# --- the weakening demonstration ---------------------------------------------------------------------------
+def replace_declaration(text: str, name: str, new: str) -> str:
+    """Replace a whole top-level declaration (up to the next one, a docstring or `end`)."""
+    pattern = re.compile(rf"^theorem {name}\b.*?(?=^(?:/--|theorem |def |structure |end ))", re.S | re.M)
+    assert pattern.search(text), name
+    return pattern.sub(new + "\n\n", text, count=1)
+
+
+MUTATIONS = {
+    "quant_error_half_step states 1 = 1": ("Error.lean", lambda t: replace_declaration(
+        t, "quant_error_half_step", "theorem quant_error_half_step : 1 = 1 := rfl")),
+    "quant_error_even states True": ("Error.lean", lambda t: replace_declaration(
+        t, "quant_error_even", "theorem quant_error_even : True := trivial")),
+    "code4 rounds half down": ("Codes.lean", lambda t: t.replace(
+        "def code4 (w z s : Int) : Int := clamp ((2 * (w - z) + s) / (2 * s)) 0 15",
+        "def code4 (w z s : Int) : Int := clamp ((2 * (w - z) + s - 1) / (2 * s)) 0 15")),
+}
+EXPECTED_STALE = {
+    "quant_error_half_step states 1 = 1": {"quant_error_half_step"},
+    "quant_error_even states True": {"quant_error_even"},
+    "code4 rounds half down": {"code4", "code4_range", "quant_error_even", "quant_error_odd",
+                               "quant_error_half_step", "lattice_code_range"},
+}
+
+
+def mutated_copy(tmp_path, mutation: str):
+    copy = tmp_path / mutation.replace(" ", "_")
+    shutil.copytree(LEAN_DIR, copy, ignore=shutil.ignore_patterns(".lake"))
+    file, edit = MUTATIONS[mutation]
+    path = copy / "Q35" / file
+    text = path.read_text(encoding="utf-8")
+    new = edit(text)
+    assert new != text, mutation
+    path.write_text(new, encoding="utf-8")
+    return copy
+
+
+def mirror_checks_fail(lean: LeanCode) -> list[str]:
+    """Run the mirrors' check functions against a LeanCode; return those that fail (as they must on a mutant)."""
+    from test_mirror_codes import check_codes_match_lean, grid_points
+    from test_mirror_error import check_error_bound_on_pyref
+    failed = []
+    for name, check in (("codes", lambda: check_codes_match_lean(grid_points(6), lean=lean)),
+                        ("error bound", lambda: check_error_bound_on_pyref(grid_points(6), lean=lean))):
+        try:
+            check()
+        except (AssertionError, LeanEvalError):
+            failed.append(name)
+    return failed
+
+
+def test_weakened_lean_copy_fails_and_the_real_tree_passes(tmp_path):
+    """Weaken lean/ in a temporary copy three ways (issue 13): the pins of the affected theorems go stale, the pin
+    tool reports the change and exits 1, and the mirrors' checks fail on the mutant; on the real tree the pins
+    all match and the same checks pass."""
+    modules = lean_pins.read_modules()
+    assert not lean_pins.stale(PROJECT, modules)
+    assert mirror_checks_fail(LeanCode(PROJECT)) == []
+    for mutation in MUTATIONS:
+        copy = mutated_copy(tmp_path, mutation)
+        stale = {u.name for u, _ in lean_pins.stale(LeanProject(copy), modules)}
+        assert EXPECTED_STALE[mutation] <= stale, (mutation, stale)
+        assert mirror_checks_fail(LeanCode(LeanProject(copy))), f"no mirror check fails on: {mutation}"
+        res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_pins.py"), "--lean-dir", str(copy)],
+                             capture_output=True, text=True)
+        assert res.returncode == 1 and "pinned by" in res.stdout and "@@" in res.stdout, res.stdout[-2000:]
+    res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_pins.py")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+
+
+def test_weakened_copy_fails_the_mirror_suite(tmp_path):
+    """The pytest mirrors themselves, pointed at a mutant copy (Q35_LEAN_DIR), fail; on the real tree they pass."""
+    copy = mutated_copy(tmp_path, "quant_error_even states True")
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            str(ROOT / "tests" / "test_mirror_error.py"), "-k", "quant_error and not fortran and not vs_lean"]
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
+    real = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert real.returncode == 0, real.stdout[-3000:]
+    bad = subprocess.run(args, capture_output=True, text=True, env={**env, "Q35_LEAN_DIR": str(copy)}, cwd=ROOT)
+    assert bad.returncode != 0 and "quant_error_even" in bad.stdout, bad.stdout[-3000:]
+
+
+# --- code mutations (issue 13): the mirrors, not only the equivalence suite, must fail ---------------------------
+def group_params_with_f16_down(values):
+    """pyref.group_params with f16_down instead of f16_up for the scale (the mutation issue 13 names)."""
+    z = pyref.f16_down(min(values))
+    return z, max(pyref.f16_down((max(values) - z) / 15.0), pyref.MIN_SCALE)
+
+
+def code4_half_even(w, z, s):
+    """pyref.code4 rounding half to even (Python's round) instead of half up."""
+    return pyref.clamp(round((w - z) / s), 0, 15)
+
+
+def test_group_params_with_f16_down_fails_the_mirror(monkeypatch):
+    from test_mirror_f16 import check_grid_covers_group
+    monkeypatch.setattr(pyref.core, "group_params", group_params_with_f16_down)
+    monkeypatch.setattr(pyref, "group_params", group_params_with_f16_down)
+    with pytest.raises(AssertionError, match="grid does not reach the max|group_zero"):
+        check_grid_covers_group(pyref.core.group_params)
+
+
+def test_code4_half_to_even_fails_the_mirror(monkeypatch):
+    from test_mirror_codes import check_codes_match_lean
+    monkeypatch.setattr(pyref.core, "code4", code4_half_even)  # as an edit of pyref/core.py would: the module
+    monkeypatch.setattr(pyref, "code4", code4_half_even)       # and q35.reference's re-export
+    assert pyref.quantize_value(2.5, 0.0, 1.0, 0) == 2 and math.floor(2.5 + 0.5) == 3  # the mutant is live
+    with pytest.raises(AssertionError, match="code4"):
+        check_codes_match_lean()

@@ -1,165 +1,144 @@
-"""Mirrors of lean/Q35/Basic.lean and lean/Q35/Codes.lean: constants, clamp, code ranges, lattice codes.
+"""Mirrors of lean/Q35/Basic.lean and lean/Q35/Codes.lean: constants, clamp, the two lanes' codes, the lattice.
 
-z3 proves the Lean integer definitions' statements for all integers; pyref's float functions are checked
-on a dense grid that covers every code value and both clamps, and the Fortran quantizer's codes are checked
-on Hypothesis matrices (decoded with pyref)."""
+The Lean definitions are compared with pyref's functions on exhaustive integer domains that include every tie
+`t = k + 1/2` (pyref computes in binary64; on these domains every step is exact, so pyref must equal Lean's
+integer definitions exactly), the statements are evaluated with pyref's functions in place of Lean's, and the
+Fortran quantizer's codes are checked on Hypothesis matrices.
+"""
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given
-from hypothesis import strategies as st
 
 import q35.reference as pyref
 from strategies import group_sizes, weights
-from test_mirror_common import lean_code3, lean_code4, load_bridge, prove, refute, z3
+from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
+                                mirror_examples, pin, pyref_code_overrides)
+
+STATEMENTS = {
+    "format_constants": Exhaustive(),
+    "clamp_in_range": Z3(),
+    "clamp_of_mem": Z3(),
+    "clamp_of_gt": Z3(),
+    "code4_range": Z3(),
+    "code3_range": Z3(),
+    "lattice_code_even": Z3(),
+    "lattice_code_odd": Z3(),
+    "lattice_code_range": Z3(),
+}
+test_lean_statement = lean_statement_test(STATEMENTS)
+
+CONSTANTS = ("LO4", "HI4", "LO3", "HI3", "BITS_EVEN", "BITS_ODD", "PAIR_BITS", "PAIRS_PER_BLOCK", "BLOCK_BYTES",
+             "WEIGHTS_PER_BLOCK", "LATTICE_MAX")
 
 
-def z3_clamp(v, lo, hi):
-    return z3.If(v < lo, lo, z3.If(v > hi, hi, v))
+def grid_points(s_max: int = 16, z_range=range(-6, 7)):
+    """(w, z, s) with t = (w - z)/s covering [-2, 17] in steps of 1/s: every code, both clamps, every tie."""
+    return [(w, z, s) for s in range(1, s_max + 1) for z in z_range for w in range(z - 2 * s, z + 17 * s + 1)]
 
 
-def z3_code4(w, z, s):
-    return z3_clamp((2 * (w - z) + s) / (2 * s), 0, 15)  # z3 Int division: floor for a positive divisor
-
-
-def z3_code3(w, z, s):
-    return z3_clamp((w - z + s) / (2 * s), 0, 7)
-
-
-# every t from -20 to 40 in steps of 1/16, plus ties, huge values and tiny ones
-T_GRID = sorted({i / 16 for i in range(-320, 641)} | {k + 0.5 for k in range(-3, 40)} | {k / 2 for k in range(60)}
-                | {1e300, -1e300, 1e-300, -1e-300, 14.0, 14.0000001, 15.0, 15.5, 16.0})
-
-
-def test_format_constants__pyref_and_fortran():
+@pin("LO3", "187bb6f2617bee29")
+@pin("PAIR_BITS", "4df5519bcaafffd8")
+@pin("BLOCK_BYTES", "9e568e6b95f8beb5")
+@pin("LATTICE_MAX", "1d0ca01a5fe3f6ba")
+@pin("format_constants", "2558651efceeb0f2")
+@pin("LO4", "8f3aa0683f916c09")
+def test_format_constants__lean_is_pyref_and_fortran():
     bridge = load_bridge()
-    assert (pyref.HI4, pyref.HI3, pyref.LO4, pyref.LO3) == (15, 7, 0, 0)
-    assert pyref.PAIR_BITS == pyref.BITS_EVEN + pyref.BITS_ODD
-    assert pyref.HI4 + 1 == 2 ** pyref.BITS_EVEN and pyref.HI3 + 1 == 2 ** pyref.BITS_ODD
-    assert 8 * pyref.BLOCK_BYTES == pyref.PAIR_BITS * pyref.PAIRS_PER_BLOCK
-    assert pyref.WEIGHTS_PER_BLOCK == 2 * pyref.PAIRS_PER_BLOCK
-    assert pyref.HI4 <= pyref.LATTICE_MAX and 2 * pyref.HI3 <= pyref.LATTICE_MAX
+    for name in CONSTANTS:
+        assert LEAN.fn(name)() == getattr(pyref, name), name
     for name, value in bridge.kernel_constants().items():
         assert value == getattr(pyref, name), name
+        if name in CONSTANTS:
+            assert value == LEAN.fn(name)(), name
 
 
-def test_clamp_in_range__z3():
-    v, lo, hi = z3.Ints("v lo hi")
-    c = z3_clamp(v, lo, hi)
-    prove(z3.Implies(lo <= hi, z3.And(lo <= c, c <= hi)))
-    refute(z3.And(lo <= c, c <= hi))  # without lo <= hi it fails
-
-
-def test_clamp_in_range__exhaustive_pyref():
-    for lo in range(-3, 4):
-        for hi in range(lo, 5):
+def check_clamp(code=None):
+    """Lean's `clamp` is pyref's, and the clamp theorems hold for pyref's clamp (exhaustive, |v|, |lo|, |hi| ≤ 8)."""
+    code = code or LEAN.with_code(clamp=pyref.clamp)
+    for lo in range(-4, 5):
+        for hi in range(-4, 6):
             for v in range(-8, 9):
-                c = pyref.clamp(v, lo, hi)
-                assert lo <= c <= hi
-                assert c == (lo if v < lo else hi if v > hi else v)
+                assert pyref.clamp(v, lo, hi) == LEAN.fn("clamp")(v, lo, hi), (v, lo, hi)
+    dom = dict(v=range(-8, 9), lo=range(-4, 5), hi=range(-4, 6))
+    for theorem in ("clamp_in_range", "clamp_of_mem", "clamp_of_gt", "clamp_of_lt"):
+        Exhaustive(**dom).run(code.statement(theorem))
 
 
-def test_clamp_of_mem__z3_and_pyref():
-    v, lo, hi = z3.Ints("v lo hi")
-    prove(z3.Implies(z3.And(lo <= v, v <= hi), z3_clamp(v, lo, hi) == v))
-    assert all(pyref.clamp(v, 0, 15) == v for v in range(16))
+@pin("clamp", "fe44a77a66167264")
+@pin("clamp_in_range", "b8f0792b647bac21")
+@pin("clamp_of_mem", "e21063d2152cd66c")
+@pin("clamp_of_gt", "5efe4e62db6e0735")
+@pin("clamp_of_lt", "c8ac3cf80d843e50")
+def test_clamp__pyref_is_lean_exhaustive():
+    check_clamp()
 
 
-def test_clamp_of_gt__z3_and_pyref():
-    v, lo, hi = z3.Ints("v lo hi")
-    prove(z3.Implies(z3.And(lo <= hi, hi < v), z3_clamp(v, lo, hi) == hi))
-    assert all(pyref.clamp(v, 0, 7) == 7 for v in range(8, 40))
+def check_codes_match_lean(points=None, lean=LEAN):
+    """pyref.code4/code3/quantize_value equal Lean's integer definitions at every point, ties included (t = k + 1/2
+    on even lanes, t/2 = k + 1/2 on odd lanes); also at the same points scaled by 2^-20 and 2^12 (t unchanged)."""
+    code4, code3, qv = lean.fn("code4"), lean.fn("code3"), lean.fn("quantize_value")
+    ties = 0
+    for w, z, s in points or grid_points():
+        for scale in (1.0, 2.0 ** -20, 2.0 ** 12):
+            wf, zf, sf = w * scale, z * scale, s * scale
+            assert pyref.code4(wf, zf, sf) == code4(w, z, s), ("code4", w, z, s, scale)
+            assert pyref.code3(wf, zf, sf) == code3(w, z, s), ("code3", w, z, s, scale)
+            for col in (0, 1):
+                assert pyref.quantize_value(wf, zf, sf, col) == qv(w, z, s, col), ("quantize_value", w, z, s, col)
+        ties += (2 * (w - z)) % (2 * s) == s
+    assert ties > 100  # the domain really contains ties
 
 
-def test_code4_range__z3_lean_definition():
-    w, z, s = z3.Ints("w z s")
-    c = z3_code4(w, z, s)
-    prove(z3.And(0 <= c, c <= 15))
+@pin("code4", "2531d38f39e92b45")
+@pin("code3", "645f52a351df5e51")
+@pin("quantize_value", "3d26f734ec41c430")
+@pin("code4_range", "7534bc61bff708b4")
+@pin("code3_range", "37e32f6ceb600081")
+def test_codes__pyref_is_lean_exhaustive_with_ties():
+    check_codes_match_lean()
+    code = LEAN.with_code(**pyref_code_overrides())
+    pts = grid_points(8)
+    for theorem in ("code4_range", "code3_range"):
+        stmt = code.statement(theorem)
+        for w, z, s in pts:
+            hyp, concl = stmt(w=w, z=z, s=s)
+            assert hyp and concl() is True, (theorem, w, z, s)
 
 
-def test_code4_range__pyref_grid():
-    seen = set()
-    for s in (1.0, 0.375, 2.0 ** -24, 1024.0):
-        for z in (0.0, -3.5):
-            for t in T_GRID:
-                q = pyref.code4(z + t * s, z, s)
-                assert 0 <= q <= 15
-                seen.add(q)
-    assert seen == set(range(16))
+@pin("dequantize_value", "8494bb3c0a32017f")
+@pin("lattice_code", "4a5451a5fdf0321f")
+@pin("lattice_code_even", "00554ee4c5cc6425")
+@pin("lattice_code_odd", "71078cb43a526c6b")
+@pin("lattice_code_range", "2d92f17cb4850487")
+def test_lattice_code__pyref_is_lean_exhaustive():
+    for column in range(64):
+        for code in range(-2, 18):
+            assert pyref.lattice_code(code, column) == LEAN.fn("lattice_code")(code, column), (code, column)
+            for z, s in ((0, 1), (-7, 3), (5, 12)):
+                assert pyref.dequantize_value(code, float(z), float(s), column) == \
+                    LEAN.fn("dequantize_value")(code, z, s, column), (code, z, s, column)
+    code = LEAN.with_code(**pyref_code_overrides())
+    Exhaustive(code=range(0, 16), column=range(0, 8)).run(code.statement("lattice_code_even"))
+    Exhaustive(code=range(0, 8), column=range(0, 8)).run(code.statement("lattice_code_odd"))
+    stmt = code.statement("lattice_code_range")
+    for w, z, s in grid_points(6):
+        for column in range(4):
+            hyp, concl = stmt(w=w, z=z, s=s, column=column)
+            assert concl() is True, (w, z, s, column)
 
 
+@pin("code4_range", "7534bc61bff708b4")
+@pin("code3_range", "37e32f6ceb600081")
+@pin("lattice_code_range", "2d92f17cb4850487")
+@mirror_examples
 @given(w=weights(), g=group_sizes)
-def test_code4_range__fortran(w, g):
-    bridge = load_bridge()
-    qt = bridge.quantize(w, g)
-    codes = pyref.unpack_codes(qt.packed, w.shape[1]).astype(int)
-    assert codes[:, 0::2].min() >= 0 and codes[:, 0::2].max() <= 15
-
-
-def test_code3_range__z3_lean_definition():
-    w, z, s = z3.Ints("w z s")
-    c = z3_code3(w, z, s)
-    prove(z3.And(0 <= c, c <= 7))
-
-
-def test_code3_range__pyref_grid():
-    seen = set()
-    for s in (1.0, 0.375, 2.0 ** -24, 1024.0):
-        for z in (0.0, -3.5):
-            for t in T_GRID:
-                q = pyref.code3(z + t * s, z, s)
-                assert 0 <= q <= 7
-                seen.add(q)
-    assert seen == set(range(8))
-
-
-@given(w=weights(), g=group_sizes)
-def test_code3_range__fortran(w, g):
-    bridge = load_bridge()
-    qt = bridge.quantize(w, g)
-    codes = pyref.unpack_codes(qt.packed, w.shape[1]).astype(int)
-    assert codes[:, 1::2].min(initial=0) >= 0 and codes[:, 1::2].max(initial=0) <= 7
-
-
-@given(st.integers(-1000, 1000), st.integers(-1000, 1000), st.integers(1, 1000))
-def test_code4_range__lean_integer_form_is_pyref(w, z, s):
-    """On exact small integers (no binary64 rounding of t) pyref's float code4/code3 equal Lean's integer ones."""
-    assert pyref.code4(float(w), float(z), float(s)) == lean_code4(w, z, s)
-    assert pyref.code3(float(w), float(z), float(s)) == lean_code3(w, z, s)
-
-
-def test_lattice_code_even__pyref():
-    for column in range(0, 64, 2):
-        for code in range(16):
-            assert pyref.lattice_code(code, column) == code
-
-
-def test_lattice_code_odd__pyref():
-    for column in range(1, 64, 2):
-        for code in range(8):
-            assert pyref.lattice_code(code, column) == 2 * code
-
-
-def test_lattice_code_range__pyref_grid():
-    for column in range(4):
-        for t in T_GRID:
-            L = pyref.lattice_code(pyref.quantize_value(3.0 + t * 0.25, 3.0, 0.25, column), column)
-            assert 0 <= L <= pyref.LATTICE_MAX
-
-
-def test_lattice_code_range__z3_lean_definition():
-    w, z, s = z3.Ints("w z s")
-    col = z3.Int("col")
-    even = z3.And(col >= 0, col % 2 == 0)
-    L = z3.If(even, z3_code4(w, z, s), 2 * z3_code3(w, z, s))
-    prove(z3.And(0 <= L, L <= 15))
-
-
-@given(w=weights(), g=group_sizes)
-def test_lattice_code_range__fortran(w, g):
+def test_codes__fortran_in_range(w, g):
     bridge = load_bridge()
     qt = bridge.quantize(w, g)
     k = w.shape[1]
     codes = bridge.unpack_codes(qt.packed, k).astype(int)
+    assert codes[:, 0::2].min() >= 0 and codes[:, 0::2].max() <= pyref.HI4
+    assert codes[:, 1::2].min(initial=0) >= 0 and codes[:, 1::2].max(initial=0) <= pyref.HI3
     lattice = np.where(np.arange(k) % 2 == 0, codes, 2 * codes)
-    assert lattice.min() >= 0 and lattice.max() <= pyref.LATTICE_MAX
+    assert lattice.min() >= 0 and lattice.max() <= LEAN.fn("LATTICE_MAX")()

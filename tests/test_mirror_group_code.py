@@ -5,65 +5,81 @@ import numpy as np
 from hypothesis import given
 
 import q35.reference as pyref
+from q35.format import expand_compact
 from strategies import group_sizes, weights
-from test_mirror_common import lean_dequantize_value, load_bridge, prove, z3
+from test_mirror_common import (Exhaustive, LEAN, Z3, check_statements, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, mirror_examples, pin, pyref_code_overrides)
+
+STATEMENTS = {
+    "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
+    "encode_decode_group_code": Exhaustive(c=range(0, 1100)),
+    "group_code_range": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
+    "group_code_bitwise": Exhaustive(),
+    "compact_dequantize": Z3(),
+}
+test_lean_statement = lean_statement_test(STATEMENTS)
+PYREF = dict(encode_group_code=pyref.encode_group_code, decode_group_code=pyref.decode_group_code)
 
 
-def test_decode_encode_group_code__exhaustive_pyref():
+@pin("encode_group_code", "ab10f3e20fdd829d")
+@pin("decode_group_code", "c3ef97048f9c2239")
+@pin("group_code_bitwise", "0568bf5b05fc0185")
+def test_group_code__pyref_is_lean_exhaustive():
+    """pyref's `sc | zp << 6` and `(c & 0x3F, c >> 6)` are Lean's arithmetic definitions (sc < 64, any zp, any c)."""
     for sc in range(64):
-        for zp in range(16):
-            c = pyref.encode_group_code(sc, zp)
-            assert c == sc + 64 * zp
-            assert pyref.decode_group_code(c) == (sc, zp)
+        for zp in range(64):
+            assert pyref.encode_group_code(sc, zp) == LEAN.fn("encode_group_code")(sc, zp), (sc, zp)
+    for c in range(1 << 14):
+        assert pyref.decode_group_code(c) == tuple(LEAN.fn("decode_group_code")(c)), c
+    assert pyref.encode_group_code(64, 0) != LEAN.fn("encode_group_code")(64, 1)
 
 
+@pin("decode_encode_group_code", "5ae47911ef749d17")
+@pin("encode_decode_group_code", "b9cdaf9918f70a6b")
+@pin("group_code_range", "a8e42740a43a1bb1")
+def test_group_code_theorems__on_pyref_exhaustive():
+    check_statements(LEAN.with_code(**PYREF), {
+        "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
+        "encode_decode_group_code": Exhaustive(c=range(0, 2048)),
+        "group_code_range": Exhaustive(sc=range(0, 70), zp=range(0, 20))})
+
+
+@pin("decode_encode_group_code", "5ae47911ef749d17")
+@pin("group_code_range", "a8e42740a43a1bb1")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes)
-def test_decode_encode_group_code__fortran(w, g):
-    bridge = load_bridge()
-    qt = bridge.quantize(w, g, scale_format="compact")
-    gc = qt.group_codes.astype(int)
-    sc, zp = gc % 64, gc // 64
-    assert (sc >= 1).all() and (sc <= 63).all() and (zp <= 15).all()
-    assert np.array_equal(sc + 64 * zp, gc)
+def test_group_code__fortran_codes_decode_in_range(w, g):
+    """Fortran's compact quantizer emits codes whose pyref decoding is a valid (sc, zp) that re-encodes to them."""
+    qt = load_bridge().quantize(w, g, scale_format="compact")
+    for c in qt.group_codes.astype(int).ravel().tolist():
+        sc, zp = pyref.decode_group_code(c)
+        assert 1 <= sc <= 63 and 0 <= zp <= 15, c
+        assert pyref.encode_group_code(sc, zp) == c
 
 
-def test_encode_decode_group_code__exhaustive_pyref():
-    for c in range(1024):
-        assert pyref.encode_group_code(*pyref.decode_group_code(c)) == c
-        assert pyref.decode_group_code(c) == (c % 64, c // 64)
+@pin("compact_dequantize", "0348886457715160")
+def test_compact_dequantize__on_pyref_exhaustive():
+    """`z + s·L = s·(L − zp)` with `z = −(zp·s)`, evaluated with pyref's dequantize_value in place of Lean's."""
+    code = LEAN.with_code(**pyref_code_overrides())
+    Exhaustive(code=range(0, 16), s=range(1, 40), zp=range(0, 16), column=range(0, 2)).run(
+        code.statement("compact_dequantize"))
 
 
-def test_group_code_range__exhaustive_pyref():
-    codes = {pyref.encode_group_code(sc, zp) for sc in range(1, 64) for zp in range(16)}
-    assert min(codes) >= 1 and max(codes) < 2 ** pyref.GROUP_CODE_BITS == 1024
-
-
-def test_group_code_bitwise__exhaustive():
-    for sc in range(64):
-        for zp in range(16):
-            assert (sc | (zp << 6)) == sc + 64 * zp == pyref.encode_group_code(sc, zp)
-
-
-def test_compact_dequantize__z3():
-    code, s, zp, col = z3.Ints("code s zp col")
-    L = z3.If(col % 2 == 0, code, 2 * code)
-    prove((-(zp * s)) + s * L == s * (L - zp))
-
-
+@pin("compact_dequantize", "0348886457715160")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=48), g=group_sizes)
 def test_compact_dequantize__pyref_and_fortran(w, g):
-    """The expanded compact zeros are exactly -zp·s, so ŵ = z + s·L = s·(L - zp), in pyref and Fortran."""
+    """The expanded compact zeros are exactly −zp·s, so ŵ = z + s·L = s·(L − zp), in pyref and Fortran."""
     bridge = load_bridge()
     qt = bridge.quantize(w, g, scale_format="compact")
     k = w.shape[1]
     grp = np.arange(k) // qt.group_size
-    d = qt.row_scales.astype(np.float64)[:, None]
     sc, zp = (qt.group_codes & 0x3F).astype(np.float64), (qt.group_codes >> 6).astype(np.float64)
-    s, z = (d * sc)[:, grp], (-(zp * (d * sc)))[:, grp]
-    assert np.array_equal(qt.scales.astype(np.float64)[:, grp], s) and np.array_equal(qt.zeros.astype(np.float64)[:, grp], z)
+    s = (qt.row_scales.astype(np.float64)[:, None] * sc)[:, grp]
+    scales, zeros = expand_compact(qt.row_scales, qt.group_codes)
+    assert np.array_equal(scales.astype(np.float64)[:, grp], s)
+    assert np.array_equal(zeros.astype(np.float64)[:, grp], -(zp[:, grp] * s))
     codes = pyref.unpack_codes(qt.packed, k).astype(np.float64)
     L = np.where(np.arange(k) % 2 == 0, codes, 2 * codes)
-    assert np.array_equal(z + s * L, s * (L - zp[:, grp]))
     assert np.array_equal(bridge.dequantize(qt), (s * (L - zp[:, grp])).astype(np.float32))
     assert np.array_equal(pyref.dequantize(qt), bridge.dequantize(qt))
-    assert lean_dequantize_value(3, -(2 * 5), 5, 1) == 5 * (6 - 2)

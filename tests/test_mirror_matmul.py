@@ -1,8 +1,9 @@
 """Mirrors of lean/Q35/Matmul.lean: the fused zero-point identity and the int32 accumulator bound (SPEC §5).
 
-z3 proves the identities symbolically for every list length up to 8; Hypothesis checks that pyref.matmul is
-exactly the fused per-group form (both computed in exact rationals) and that the Fortran fused kernel stays
-within the SPEC §5 tolerance of it; numpy's int32 accumulation checks the accumulator bound at its limit."""
+Lean's `row_dot`/`group_dot` (the dot product `pyref.matmul` computes before rounding) and `fused_row_dot` (the
+kernels' per-group form) are evaluated from the Lean text on pyref's and the Fortran kernels' quantized rows in
+exact integer units; pyref's exact sum must be Lean's `row_dot`, the theorem must hold on those rows, and
+pyref.matmul / the Fortran kernel must be within SPEC §5's float32 bound of it."""
 from __future__ import annotations
 
 import math
@@ -14,134 +15,119 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from strategies import activations, group_sizes, weights
-from test_mirror_common import load_bridge, prove, refute, z3
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
+                                load_bridge, mirror_examples, pin, to_units)
 
+STATEMENTS = {
+    "fused_group_identity": Z3(xl=SymList(range(0, 7))),
+    "fused_row_identity": Exhaustive(gs=lambda _: [
+        [], [{"zero": 3, "scale": 2, "xl": [(1, 2), (-5, 15)]}],
+        [{"zero": -7, "scale": 5, "xl": [(4, 0)]}, {"zero": 0, "scale": 1, "xl": []},
+         {"zero": 11, "scale": 3, "xl": [(-2, 14), (9, 7), (1, 1)]}]]),
+    "accumulator_bound": Z3(xl=SymList(range(0, 7))),
+    "int32_accumulator_safe": Z3(xl=SymList(range(0, 5))),
+    "int32_bound_tight": Exhaustive(),
+}
+test_lean_statement = lean_statement_test(STATEMENTS)
 K_SAFE = 1_127_288
+EX, EW = 149 + 24, 24  # x is binary32 (multiples of 2^-149, and scaled below), z and s binary16 (2^-24)
 
 
-def _sym(n, tag=""):
-    return [z3.Int(f"x{tag}{i}") for i in range(n)], [z3.Int(f"l{tag}{i}") for i in range(n)]
-
-
-def test_fused_group_identity__z3_symbolic():
-    z, s = z3.Ints("z s")
-    for n in range(0, 9):
-        xs, ls = _sym(n)
-        lhs = sum((x * (z + s * l) for x, l in zip(xs, ls)), z3.IntVal(0))
-        rhs = z * sum(xs, z3.IntVal(0)) + s * sum((x * l for x, l in zip(xs, ls)), z3.IntVal(0))
-        prove(lhs == rhs)
-    xs, ls = _sym(3)
-    refute(sum((x * (z + s * l) for x, l in zip(xs, ls)), z3.IntVal(0))
-           == s * sum((x * l for x, l in zip(xs, ls)), z3.IntVal(0)))  # forgetting the zero-point term fails
-
-
-def _group_terms(qt, n):
-    """Per group of row n: (z, s, [(column, L)]) as exact rationals, from the stored payload."""
+def row_terms(qt, x_row: list[float], n: int) -> list[dict]:
+    """Lean `GroupTerms` of row n: zero and scale in units 2^-24, (x, L) pairs with x in units 2^-173."""
     k = qt.shape[1]
     codes = pyref.unpack_codes(qt.packed[n], k).tolist()
     out = []
     for j, start in enumerate(range(0, k, qt.group_size)):
         cols = range(start, min(start + qt.group_size, k))
-        out.append((Fraction(float(qt.zeros[n, j])), Fraction(float(qt.scales[n, j])),
-                    [(c, pyref.lattice_code(codes[c], c)) for c in cols]))
+        out.append({"zero": to_units(float(qt.zeros[n, j]), EW), "scale": to_units(float(qt.scales[n, j]), EW),
+                    "xl": [(to_units(x_row[c], EX), pyref.lattice_code(codes[c], c)) for c in cols]})
     return out
 
 
-def _fused_exact(x_row, groups):
-    return sum(z * sum(Fraction(x_row[c]) for c, _ in xl) + s * sum(Fraction(x_row[c]) * L for c, L in xl)
-               for z, s, xl in groups)
+def exact(lean_value: int) -> Fraction:
+    return Fraction(lean_value, 1 << (EX + EW))
 
 
-@given(w=weights(max_rows=3, max_cols=48), g=group_sizes, data=st.data())
-def test_fused_group_identity__pyref_dequantize_value(w, g, data):
-    """Per group, Σ x·dequantize_value(code) (pyref, exact) = z·Σx + s·Σx·L."""
-    qt = pyref.quantize(w, g)
-    x = data.draw(activations(w.shape[1], None)).astype(np.float64).tolist()
-    codes = pyref.unpack_codes(qt.packed[0], w.shape[1]).tolist()
-    for z, s, xl in _group_terms(qt, 0):
-        direct = sum(Fraction(x[c]) * Fraction(pyref.dequantize_value(codes[c], float(z), float(s), c)) for c, _ in xl)
-        assert direct == z * sum(Fraction(x[c]) for c, _ in xl) + s * sum(Fraction(x[c]) * L for c, L in xl)
+def assert_within_spec_bound(got: float, exact_value: Fraction, terms: list[dict], k: int) -> None:
+    u = 2.0 ** -24
+    mag = sum(abs(x) * (abs(g["zero"]) + g["scale"] * L) for g in terms for x, L in g["xl"])
+    tol = ((k + 4) * u * float(exact(mag)) + (k + 4) * 2.0 ** -126) * 1.01
+    e = float(exact_value)
+    if math.isfinite(e) and abs(e) < 3e38:
+        assert abs(got - e) <= tol, (got, e, tol)
 
 
+@pin("group_dot", "4502a9bf0d167f88")
+@pin("row_dot", "a764070f8832efca")
+@pin("fused_group_identity", "fc56a80d33e48e62")
+@pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes, data=st.data())
-def test_fused_row_identity__pyref_exact(w, g, data):
-    """Row sum of x·dequantize_value (pyref's binary64 ŵ = z + s·L, exact) over all columns = Σ_groups of the
-    fused form, in exact rationals; and pyref.matmul (which rounds ŵ to binary32 first, SPEC §5) is within the
-    SPEC §5 bound of it."""
+def test_fused_row_identity__pyref(w, g, data):
+    """pyref's exact Σ x·dequantize_value is Lean's `row_dot`; the identity holds on these rows (Lean's statement);
+    pyref.matmul (ŵ rounded to binary32 first, SPEC §5) is within the SPEC §5 bound of it."""
     qt = pyref.quantize(w, g)
     x = data.draw(activations(w.shape[1], None))
     xr = x.astype(np.float64).tolist()
     y = pyref.matmul(x, qt).astype(np.float64)
     k = w.shape[1]
+    group_stmt, row_stmt = LEAN.statement("fused_group_identity"), LEAN.statement("fused_row_identity")
     for n in range(w.shape[0]):
-        groups = _group_terms(qt, n)
-        direct = sum(Fraction(xr[c]) * Fraction(pyref.dequantize_value(pyref.unpack_codes(qt.packed[n], k)[c].item(),
-                                                                       float(z), float(s), c))
-                     for z, s, xl in groups for c, _ in xl)
-        fused = _fused_exact(xr, groups)
-        assert direct == fused
-        _assert_within_spec_bound(y[n], fused, groups, xr, k)
+        terms = row_terms(qt, xr, n)
+        codes = pyref.unpack_codes(qt.packed[n], k).tolist()
+        direct = sum(Fraction(xr[c]) * Fraction(pyref.dequantize_value(codes[c], float(qt.zeros[n, c // qt.group_size]),
+                                                                       float(qt.scales[n, c // qt.group_size]), c))
+                     for c in range(k))
+        assert exact(LEAN.fn("row_dot")(terms)) == direct
+        for t in terms:
+            hyp, concl = group_stmt(z=t["zero"], s=t["scale"], xl=t["xl"])
+            assert hyp and concl() is True
+        assert row_stmt(gs=terms)[1]() is True
+        assert_within_spec_bound(y[n], direct, terms, k)
 
 
-def _assert_within_spec_bound(got, fused, groups, xr, k):
-    u = 2.0 ** -24
-    exact = float(fused)
-    mag = sum(abs(xr[c]) * (abs(float(z)) + float(s) * L) for z, s, xl in groups for c, L in xl)
-    tol = ((k + 4) * u * mag + (k + 4) * 2.0 ** -126) * 1.01
-    if math.isfinite(exact) and abs(exact) < 3e38:
-        assert abs(got - exact) <= tol, (got, exact, tol)
-
-
+@pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirror_examples
 @given(w=weights(max_rows=4, max_cols=64), g=group_sizes, data=st.data())
 def test_fused_row_identity__fortran_kernel(w, g, data):
-    """The Fortran fused kernel (z·Σx + s·Σx·L per group) is within SPEC §5's float32 bound of the exact sum."""
+    """The Fortran fused kernel is within SPEC §5's float32 bound of Lean's `fused_row_dot` of its rows."""
     bridge = load_bridge()
     qt = bridge.quantize(w, g)
     x = data.draw(activations(w.shape[1], None))
     y = bridge.matmul(x, qt).astype(np.float64)
     xr = x.astype(np.float64).tolist()
     for n in range(w.shape[0]):
-        groups = _group_terms(qt, n)
-        _assert_within_spec_bound(y[n], _fused_exact(xr, groups), groups, xr, w.shape[1])
+        terms = row_terms(qt, xr, n)
+        assert_within_spec_bound(y[n], exact(LEAN.fn("fused_row_dot")(terms)), terms, w.shape[1])
 
 
-def test_accumulator_bound__z3_symbolic():
-    for n in range(0, 7):
-        xs, ls = _sym(n, "a")
-        dom = z3.And(*[z3.And(-127 <= x, x <= 127, 0 <= l, l <= 15) for x, l in zip(xs, ls)]) if n else True
-        acc = sum((x * l for x, l in zip(xs, ls)), z3.IntVal(0))
-        prove(z3.Implies(dom, z3.And(-127 * 15 * n <= acc, acc <= 127 * 15 * n)))
-    xs, ls = _sym(2, "b")
-    dom = z3.And(*[z3.And(-128 <= x, x <= 127, 0 <= l, l <= 15) for x, l in zip(xs, ls)])
-    refute(z3.Implies(dom, sum(x * l for x, l in zip(xs, ls)) >= -127 * 15 * 2))  # int8's -128 exceeds it
+@pin("accumulator_bound", "474acb71a6e8b4f1")
+@pin("int32_accumulator_safe", "6a199ac4ef657bc8")
+@mirror_examples
+@given(w=weights(max_rows=2, max_cols=300), g=group_sizes, seed=st.integers(0, 2**32 - 1))
+def test_accumulator_bound__quantized_lattice_codes(w, g, seed):
+    """Both statements hold for int8 activations and the lattice codes of real (Fortran-)quantized rows."""
+    qt = load_bridge().quantize(w, g)
+    k = w.shape[1]
+    codes = pyref.unpack_codes(qt.packed, k)
+    x = np.random.default_rng(seed).integers(-127, 128, size=k).tolist()
+    for row in codes.tolist():
+        xl = [(x[c], pyref.lattice_code(row[c], c)) for c in range(k)]
+        for theorem in ("accumulator_bound", "int32_accumulator_safe"):
+            hyp, concl = LEAN.statement(theorem)(xl=xl)
+            assert hyp and concl() is True, theorem
 
 
-@given(st.integers(1, 4096), st.integers(0, 2**32 - 1))
-def test_accumulator_bound__int8_and_lattice_codes(k, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-127, 128, size=k)
-    L = rng.integers(0, 16, size=k)
-    acc = int(np.dot(x.astype(np.int64), L.astype(np.int64)))
-    assert abs(acc) <= 127 * 15 * k
-
-
-def test_int32_accumulator_safe__numpy_int32_at_the_limit():
+@pin("int32_accumulator_safe", "6a199ac4ef657bc8")
+def test_int32_accumulator_safe__numpy_int32_arithmetic_only():
+    """At the limit K = 1 127 288 with the extreme int8 and lattice values, int32 accumulation (numpy, as an int8
+    kernel would do it) is exact; one more weight overflows. Arithmetic only: no project kernel accumulates in
+    int32 yet."""
     x = np.full(K_SAFE, 127, dtype=np.int32)
     L = np.full(K_SAFE, 15, dtype=np.int32)
-    acc = np.add.reduce(x * L, dtype=np.int32)  # int32 accumulation, as an int8 kernel would do
-    assert int(acc) == 127 * 15 * K_SAFE <= 2**31 - 1
-    acc_neg = np.add.reduce(-x * L, dtype=np.int32)
-    assert int(acc_neg) == -127 * 15 * K_SAFE
-
-
-def test_int32_accumulator_safe__z3():
-    n = z3.Int("n")
-    prove(z3.Implies(z3.And(0 <= n, n <= K_SAFE), 127 * 15 * n <= 2**31 - 1))
-
-
-def test_int32_bound_tight():
-    assert 127 * 15 * K_SAFE <= 2**31 - 1 < 127 * 15 * (K_SAFE + 1)
-    x = np.full(K_SAFE + 1, 127, dtype=np.int32)
+    assert int(np.add.reduce(x * L, dtype=np.int32)) == 127 * 15 * K_SAFE <= 2**31 - 1
+    assert int(np.add.reduce(-x * L, dtype=np.int32)) == -127 * 15 * K_SAFE
     with np.errstate(over="ignore"):
-        acc = np.add.reduce(x * np.int32(15), dtype=np.int32)
-    assert int(acc) != 127 * 15 * (K_SAFE + 1)  # one more weight overflows int32
+        over = np.add.reduce(np.full(K_SAFE + 1, 127 * 15, dtype=np.int32), dtype=np.int32)
+    assert int(over) != 127 * 15 * (K_SAFE + 1)

@@ -34,10 +34,8 @@ def unpack_block (block : List Nat) : List Nat := to_digits 128 8 (from_digits 2
 /-- `to_digits b n v` has exactly `n` digits (`pyref.pack_block` returns 7 bytes, `unpack_block` 8 codes). -/
 theorem to_digits_length (b n v : Nat) : (to_digits b n v).length = n := by
   induction n generalizing v with
-  | zero => rfl
-  | succ n ih =>
-    show (to_digits b n (v / b)).length + 1 = n + 1
-    rw [ih (v / b)]
+  | zero => simp only [to_digits, List.length_nil]
+  | succ n ih => simp only [to_digits, List.length_cons, ih]
 
 /-- `pyref.pack_block` always yields `BLOCK_BYTES = 7` bytes (Fortran `q35_pack`, 7 bytes per block). -/
 theorem pack_block_length (cs : List Nat) : (pack_block cs).length = 7 :=
@@ -51,28 +49,24 @@ theorem unpack_block_length (bs : List Nat) : (unpack_block bs).length = 8 :=
 theorem from_digits_lt_128 (ds : List Nat) (h : ∀ d ∈ ds, d < 128) :
     from_digits 128 ds < 128 ^ ds.length := by
   induction ds with
-  | nil =>
-    show 0 < 128 ^ 0
-    decide
+  | nil => decide
   | cons d ds ih =>
     have hd : d < 128 := h d (by simp)
     have ih' := ih (fun x hx => h x (by simp [hx]))
     have hp : (128 : Nat) ^ (ds.length + 1) = 128 ^ ds.length * 128 := rfl
-    show d + 128 * from_digits 128 ds < 128 ^ (ds.length + 1)
+    simp only [from_digits, List.length_cons]
     omega
 
 /-- Eight-bit digits: the value of `n` bytes is `< 256^n`. -/
 theorem from_digits_lt_256 (ds : List Nat) (h : ∀ d ∈ ds, d < 256) :
     from_digits 256 ds < 256 ^ ds.length := by
   induction ds with
-  | nil =>
-    show 0 < 256 ^ 0
-    decide
+  | nil => decide
   | cons d ds ih =>
     have hd : d < 256 := h d (by simp)
     have ih' := ih (fun x hx => h x (by simp [hx]))
     have hp : (256 : Nat) ^ (ds.length + 1) = 256 ^ ds.length * 256 := rfl
-    show d + 256 * from_digits 256 ds < 256 ^ (ds.length + 1)
+    simp only [from_digits, List.length_cons]
     omega
 
 /-- Reading back the 7-bit digits of a value built from 7-bit digits returns them
@@ -80,30 +74,26 @@ theorem from_digits_lt_256 (ds : List Nat) (h : ∀ d ∈ ds, d < 256) :
 theorem to_digits_from_digits_128 (ds : List Nat) (h : ∀ d ∈ ds, d < 128) :
     to_digits 128 ds.length (from_digits 128 ds) = ds := by
   induction ds with
-  | nil => rfl
+  | nil => simp only [List.length_nil, to_digits]
   | cons d ds ih =>
     have hd : d < 128 := h d (by simp)
     have ih' := ih (fun x hx => h x (by simp [hx]))
     have e1 : (d + 128 * from_digits 128 ds) % 128 = d := by omega
     have e2 : (d + 128 * from_digits 128 ds) / 128 = from_digits 128 ds := by omega
-    show (d + 128 * from_digits 128 ds) % 128 ::
-        to_digits 128 ds.length ((d + 128 * from_digits 128 ds) / 128) = d :: ds
-    rw [e1, e2, ih']
+    simp only [List.length_cons, from_digits, to_digits, e1, e2, ih']
 
 /-- Reading back the bytes of a value built from bytes returns them
 (pyref's `pack_block` extraction `(v >> 8j) & 0xFF` after `unpack_block`'s `v |= b << 8j`). -/
 theorem to_digits_from_digits_256 (ds : List Nat) (h : ∀ d ∈ ds, d < 256) :
     to_digits 256 ds.length (from_digits 256 ds) = ds := by
   induction ds with
-  | nil => rfl
+  | nil => simp only [List.length_nil, to_digits]
   | cons d ds ih =>
     have hd : d < 256 := h d (by simp)
     have ih' := ih (fun x hx => h x (by simp [hx]))
     have e1 : (d + 256 * from_digits 256 ds) % 256 = d := by omega
     have e2 : (d + 256 * from_digits 256 ds) / 256 = from_digits 256 ds := by omega
-    show (d + 256 * from_digits 256 ds) % 256 ::
-        to_digits 256 ds.length ((d + 256 * from_digits 256 ds) / 256) = d :: ds
-    rw [e1, e2, ih']
+    simp only [List.length_cons, from_digits, to_digits, e1, e2, ih']
 
 /-- Any `v < 256^n` is the value of its own `n` bytes (the 7 bytes of `pyref.pack_block` lose nothing). -/
 theorem from_digits_to_digits_256 (n v : Nat) (h : v < 256 ^ n) :
@@ -113,12 +103,11 @@ theorem from_digits_to_digits_256 (n v : Nat) (h : v < 256 ^ n) :
     have hp : (256 : Nat) ^ 0 = 1 := rfl
     have hv : v = 0 := by omega
     subst hv
-    rfl
+    simp only [to_digits, from_digits]
   | succ n ih =>
     have hp : (256 : Nat) ^ (n + 1) = 256 ^ n * 256 := rfl
     have hq : v / 256 < 256 ^ n := by omega
-    show v % 256 + 256 * from_digits 256 (to_digits 256 n (v / 256)) = v
-    rw [ih (v / 256) hq]
+    simp only [to_digits, from_digits, ih (v / 256) hq]
     omega
 
 /-- Any `v < 128^n` is the value of its own `n` seven-bit digits (`pyref.unpack_block`'s 8 codes lose
@@ -130,12 +119,11 @@ theorem from_digits_to_digits_128 (n v : Nat) (h : v < 128 ^ n) :
     have hp : (128 : Nat) ^ 0 = 1 := rfl
     have hv : v = 0 := by omega
     subst hv
-    rfl
+    simp only [to_digits, from_digits]
   | succ n ih =>
     have hp : (128 : Nat) ^ (n + 1) = 128 ^ n * 128 := rfl
     have hq : v / 128 < 128 ^ n := by omega
-    show v % 128 + 128 * from_digits 128 (to_digits 128 n (v / 128)) = v
-    rw [ih (v / 128) hq]
+    simp only [to_digits, from_digits, ih (v / 128) hq]
     omega
 
 /-- Unpacking the 7 bytes made from any 8 pair codes `< 128` gives the codes back
@@ -149,7 +137,7 @@ theorem unpack_pack_block (cs : List Nat) (hlen : cs.length = 8) (hc : ∀ c ∈
     omega
   have hr := to_digits_from_digits_128 cs hc
   rw [hlen] at hr
-  show to_digits 128 8 (from_digits 256 (to_digits 256 7 (from_digits 128 cs))) = cs
+  unfold unpack_block pack_block
   rw [from_digits_to_digits_256 7 (from_digits 128 cs) hv]
   exact hr
 
@@ -165,7 +153,7 @@ theorem pack_unpack_block (bs : List Nat) (hlen : bs.length = 7) (hb : ∀ b ∈
     omega
   have hr := to_digits_from_digits_256 bs hb
   rw [hlen] at hr
-  show to_digits 256 7 (from_digits 128 (to_digits 128 8 (from_digits 256 bs))) = bs
+  unfold pack_block unpack_block
   rw [from_digits_to_digits_128 8 (from_digits 256 bs) hv]
   exact hr
 

@@ -19,27 +19,27 @@ theorem decode_encode_group_code (sc zp : Nat) (hsc : sc < 64) :
     decode_group_code (encode_group_code sc zp) = (sc, zp) := by
   have e1 : (sc + 64 * zp) % 64 = sc := by omega
   have e2 : (sc + 64 * zp) / 64 = zp := by omega
-  show ((sc + 64 * zp) % 64, (sc + 64 * zp) / 64) = (sc, zp)
+  unfold decode_group_code encode_group_code
   rw [e1, e2]
 
 /-- Encoding a decoded code gives it back (`pyref.encode_group_code ∘ pyref.decode_group_code`). -/
 theorem encode_decode_group_code (c : Nat) :
     encode_group_code (decode_group_code c).1 (decode_group_code c).2 = c := by
-  show c % 64 + 64 * (c / 64) = c
+  simp only [encode_group_code, decode_group_code]
   omega
 
 /-- Every valid `(sc, zp)` (`1 ≤ sc ≤ 63`, `zp ≤ 15`) has a nonzero code that fits in 10 bits
 (`pyref.GROUP_CODE_BITS = 10`, the compact bitstream of SPEC §8). -/
 theorem group_code_range (sc zp : Nat) (h1 : 1 ≤ sc) (h2 : sc ≤ 63) (h3 : zp ≤ 15) :
     1 ≤ encode_group_code sc zp ∧ encode_group_code sc zp < 1024 := by
-  show 1 ≤ sc + 64 * zp ∧ sc + 64 * zp < 1024
+  unfold encode_group_code
   omega
 
 /-- The arithmetic group code is pyref's bit expression `sc | zp << 6` on the whole domain
-(small finite check: 1024 cases). -/
+(1024 cases, checked by `decide`). -/
 theorem group_code_bitwise :
     ∀ sc : Nat, sc < 64 → ∀ zp : Nat, zp < 16 → (sc ||| (zp <<< 6)) = encode_group_code sc zp := by
-  native_decide
+  decide
 
 /-- SPEC §8's compact grid: with `z = -(zp·s)`, `ŵ = z + s·L = s·(L - zp)` on every column
 (`pyref.expand_compact` + `pyref.dequantize_value`; Fortran `q35_dequantize` on the expanded zeros). -/
@@ -47,7 +47,7 @@ theorem compact_dequantize (code s : Int) (zp : Nat) (column : Nat) :
     dequantize_value code (-((zp : Int) * s)) s column = s * (lattice_code code column - (zp : Int)) := by
   have e1 := Int.mul_sub s (lattice_code code column) (zp : Int)
   have e2 := Int.mul_comm (zp : Int) s
-  show -((zp : Int) * s) + s * lattice_code code column = s * (lattice_code code column - (zp : Int))
+  unfold dequantize_value
   omega
 
 end Q35

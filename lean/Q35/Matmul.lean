@@ -45,16 +45,15 @@ theorem fused_group_identity (z s : Int) (xl : List (Int × Int)) :
     group_dot z s xl = z * sum_x xl + s * sum_xl xl := by
   induction xl with
   | nil =>
-    show (0 : Int) = z * 0 + s * 0
-    omega
+    simp only [group_dot, sum_x, sum_xl]
+    all_goals omega
   | cons p rest ih =>
     have e1 : p.1 * (z + s * p.2) = z * p.1 + s * (p.1 * p.2) := by
       rw [Int.mul_add, Int.mul_comm p.1 z, Int.mul_left_comm p.1 s p.2]
     have e2 : z * (p.1 + sum_x rest) = z * p.1 + z * sum_x rest := Int.mul_add z p.1 (sum_x rest)
     have e3 : s * (p.1 * p.2 + sum_xl rest) = s * (p.1 * p.2) + s * sum_xl rest :=
       Int.mul_add s (p.1 * p.2) (sum_xl rest)
-    show p.1 * (z + s * p.2) + group_dot z s rest =
-      z * (p.1 + sum_x rest) + s * (p.1 * p.2 + sum_xl rest)
+    simp only [group_dot, sum_x, sum_xl]
     omega
 
 /-- SPEC §5 summed over the groups of a row: `pyref.matmul`'s `Σ_k x_k·ŵ_k` equals the fused kernels'
@@ -64,8 +63,7 @@ theorem fused_row_identity (gs : List GroupTerms) : row_dot gs = fused_row_dot g
   | nil => rfl
   | cons g gs ih =>
     have hg := fused_group_identity g.zero g.scale g.xl
-    show group_dot g.zero g.scale g.xl + row_dot gs =
-      (g.zero * sum_x g.xl + g.scale * sum_xl g.xl) + fused_row_dot gs
+    simp only [row_dot, fused_row_dot]
     omega
 
 /-- `|Σ x_k·L_k| ≤ 127·15·K` for int8 activations `|x_k| ≤ 127` and lattice codes `0 ≤ L_k ≤ 15`
@@ -75,16 +73,15 @@ theorem accumulator_bound (xl : List (Int × Int))
     -(127 * 15 * (xl.length : Int)) ≤ sum_xl xl ∧ sum_xl xl ≤ 127 * 15 * (xl.length : Int) := by
   induction xl with
   | nil =>
-    show -(127 * 15 * ((0 : Nat) : Int)) ≤ (0 : Int) ∧ (0 : Int) ≤ 127 * 15 * ((0 : Nat) : Int)
-    omega
+    simp only [sum_xl, List.length_nil]
+    all_goals omega
   | cons p rest ih =>
     have hp := h p (by simp)
     have ih' := ih (fun q hq => h q (by simp [hq]))
     have m1 : p.2 * p.1 ≤ p.2 * 127 := Int.mul_le_mul_of_nonneg_left hp.2.1 hp.2.2.1
     have m2 : p.2 * (-127) ≤ p.2 * p.1 := Int.mul_le_mul_of_nonneg_left hp.1 hp.2.2.1
     have m3 : p.1 * p.2 = p.2 * p.1 := Int.mul_comm p.1 p.2
-    show -(127 * 15 * ((rest.length + 1 : Nat) : Int)) ≤ p.1 * p.2 + sum_xl rest ∧
-      p.1 * p.2 + sum_xl rest ≤ 127 * 15 * ((rest.length + 1 : Nat) : Int)
+    simp only [sum_xl, List.length_cons]
     omega
 
 /-- SPEC §5: with int8 activations and lattice codes, the dot product of a row of `K ≤ 1 127 288`
