@@ -126,7 +126,8 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _threads(threads: int | None) -> int:
+def thread_count(threads: int | None) -> int:
+    """A kernel's thread-count argument: `threads` checked, None -> default_threads()."""
     if threads is None:
         return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
@@ -156,12 +157,13 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
-def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
     n, k = kw.shape
     y = np.empty((x2.shape[0], n), np.float32)
     for n0 in range(0, n, TILE_ROWS):
         n1 = min(n, n0 + TILE_ROWS)
-        w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size)
+        w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size,
+                                     nt)
         check_info(info, "q35_dequantize")
         np.matmul(x2, w, out=y[:, n0:n1])       # w is W_hat[n0:n1].T as a Fortran (k, rows) array
     return y
@@ -193,7 +195,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
     check_activations(activations)
-    nt = _threads(threads)
+    nt = thread_count(threads)
     if xa.ndim == 2 and xa.shape[0] == 0:              # an empty batch: an empty result, as the reference gives
         return np.zeros((0, kw.shape[0]), dtype=np.float32)
     if kw.perm is not None:
@@ -206,7 +208,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     elif not np.isfinite(x2).all():
         raise ValueError("matmul_kernel: x contains NaN/Inf")
     elif x2.shape[0] >= BLAS_MIN_BATCH:
-        y = _float_tiled_blas(x2, kw)
+        y = _float_tiled_blas(x2, kw, nt)
     else:
         y = _float_fused(x2, kw)
     return y[0] if xa.ndim == 1 else y
