@@ -169,14 +169,14 @@ def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
     return y
 
 
-def _float_fused(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def _float_fused(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
     amax = float(np.max(np.abs(x2))) if x2.size else 0.0
     if amax > _FLOAT_SAFE_ABS:
         e = int(np.frexp(amax)[1]) - 64
-        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw)
+        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw, nt)
         with np.errstate(over="ignore"):
             return np.ldexp(y.astype(np.float64), e).astype(np.float32)
-    y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
+    y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, nt)
     check_info(info, "q35_gemm")
     return np.ascontiguousarray(y.T)
 
@@ -189,7 +189,8 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     activations="float" (default): within SPEC §5's bound of the exact product: the fused float32 kernel for
     batches below BLAS_MIN_BATCH rows, dequantized row tiles times numpy's BLAS from there on.
     activations="a8": x quantized to int8 per block of `a8_block` columns, exact integer sums (SPEC §5.1),
-    bit-identical to `q35.reference.matmul_a8`. threads: output rows are split over this many threads (None: the
+    bit-identical to `q35.reference.matmul_a8`. threads (every path: the fused kernels, and the dequantization of
+    the BLAS tiles; numpy's BLAS keeps its own threads): output rows are split over this many threads (None: the
     CPUs this process may run on); the result does not depend on it."""
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
@@ -210,5 +211,5 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     elif x2.shape[0] >= BLAS_MIN_BATCH:
         y = _float_tiled_blas(x2, kw, nt)
     else:
-        y = _float_fused(x2, kw)
+        y = _float_fused(x2, kw, nt)
     return y[0] if xa.ndim == 1 else y

@@ -14,9 +14,9 @@ module q35_kernels
   private
   public :: sizes_ok, group_blocks, params_ok
   public :: q35_constants, q35_quantize, q35_quantize_compact, q35_pack, q35_unpack, q35_dequantize
-  public :: thread_count, block_halves, halves_reader_ok, half_shift, half_mask, half_scale
+  public :: thread_count, row_halves, halves_reader_ok, half_shift, half_mask, half_scale
 
-  ! Lattice code l (1..8) of a block half-word h (block_halves) is iand(h, half_mask(l)) / 2**half_shift(l): the
+  ! Lattice code l (1..8) of a block half-word h (row_halves) is iand(h, half_mask(l)) / 2**half_shift(l): the
   ! even lane keeps bits 7p..7p+3 (q4), the odd lane bits 7p+4..7p+6 in place of 2*q3 (mask 14 shifted).
   ! iand(h, half_mask(l)) has at most 4 significant bits, so its conversion to binary32 is exact.
   integer(int32), parameter :: half_shift(8) = [0, 3, 7, 10, 14, 17, 21, 24]
@@ -308,7 +308,7 @@ contains
   ! is computed alone, so the bits do not depend on the thread count.
   ! Fast path (every group of a valid QTensor): s*L is exact in binary32 and z + s*L exact in binary64 (see
   ! f32_exact), so one binary32 multiply and one binary32 add (no FMA: -ffp-contract=off) round the exact value
-  ! once, as SPEC's binary64 formula does. A row's blocks are read as 28-bit half-words (block_halves) whose 8
+  ! once, as SPEC's binary64 formula does. A row's blocks are read as 28-bit half-words (row_halves) whose 8
   ! lattice codes each are iand(h, half_mask(l)) * 2**-half_shift(l), so 8 weights are a few vector instructions
   ! (halves_to_weights). Other groups, and processors whose transfer() is not little-endian, take the element-wise
   ! binary64 formula.
@@ -353,18 +353,17 @@ contains
     integer(int32), intent(in) :: gs
     logical, intent(in) :: fast
     real(real32), intent(out), contiguous :: w(:)
-    integer(int32) :: hx(2 * (size(bytes) / block_bytes))
-    integer(int32) :: j, b, b0, b1
+    integer(int32) :: h0(size(bytes) / block_bytes), h1(size(h0))
+    integer(int32) :: j, b0, b1
     if (fast) then
-      do b = 0, size(bytes) / block_bytes - 1
-        call block_halves(bytes(b * block_bytes + 1:(b + 1) * block_bytes), hx(2 * b + 1), hx(2 * b + 2))
-      end do
-      hx = 2 * hx                                  ! see halves_to_weights
+      call row_halves(bytes, size(h0), h0, h1)
+      h0 = 2 * h0                                  ! doubled: see halves_to_weights
+      h1 = 2 * h1
     end if
     do j = 1, size(s)
       call group_blocks(j, gs, size(w), b0, b1)
       if (fast .and. f32_exact(s(j), z(j))) then
-        call dequantize_blocks_f32(hx, s(j), z(j), b0, b1, w)
+        call dequantize_blocks_f32(h0, h1, s(j), z(j), b0, b1, w)
       else
         call dequantize_blocks_f64(bytes, s(j), z(j), b0, b1, w)
       end if
@@ -388,7 +387,7 @@ contains
     ok = shiftr(m, trailz(m)) < 2_int64**20
   end function f32_exact
 
-  ! True when transfer() of 4 bytes gives their little-endian two's complement value (block_halves assumes it).
+  ! True when transfer() of 4 bytes gives their little-endian two's complement value (row_halves assumes it).
   logical function halves_reader_ok()
     integer(int8), parameter :: probe(4) = [1_int8, 2_int8, 3_int8, -127_int8]
     integer(int32) :: t
@@ -396,19 +395,28 @@ contains
     halves_reader_ok = iand(t, 2**24 - 1) == 1 + 2 * 256 + 3 * 65536 .and. shiftr(t, 24) == 129
   end function halves_reader_ok
 
-  ! A block's two 28-bit half-words: h0 = bits 0-27 (pairs 0-3: bytes 0-3, top nibble masked off), h1 = bits
-  ! 28-55 (pairs 4-7: bytes 3-6 shifted right by 4). Both reads stay inside the block.
-  pure subroutine block_halves(bytes, h0, h1)
-    integer(int8), intent(in) :: bytes(block_bytes)
-    integer(int32), intent(out) :: h0, h1
+  ! The two 28-bit half-words of every block of one row (fast reader): h0 = bits 0-27 of the block (pairs 0-3:
+  ! bytes 0-3, top nibble masked off), h1 = bits 28-55 (pairs 4-7: bytes 3-6 shifted right by 4). Both reads stay
+  ! inside the block. Also used by q35_matmul.
+  pure subroutine row_halves(row, nblk, h0, h1)
+    integer(int32), intent(in) :: nblk
+    integer(int8), intent(in) :: row(nblk * block_bytes)
+    integer(int32), intent(out) :: h0(nblk), h1(nblk)
     integer(int32), parameter :: mask28 = 2**28 - 1
-    h0 = iand(transfer(bytes(1:4), 0_int32), mask28)
-    h1 = iand(shiftr(transfer(bytes(4:7), 0_int32), 4), mask28)
-  end subroutine block_halves
+    integer(int32) :: b, o, t
+    do b = 1, nblk
+      o = (b - 1) * block_bytes
+      t = transfer(row(o + 1:o + 4), t)
+      h0(b) = iand(t, mask28)
+      t = transfer(row(o + 4:o + 7), t)
+      h1(b) = iand(shiftr(t, 4), mask28)
+    end do
+  end subroutine row_halves
 
-  ! Blocks b0..b1 (0-based) of one group, binary32 fast path (see q35_dequantize); hx: the row's half-words.
-  pure subroutine dequantize_blocks_f32(hx, s, z, b0, b1, w)
-    integer(int32), intent(in), contiguous :: hx(:)
+  ! Blocks b0..b1 (0-based) of one group, binary32 fast path (see q35_dequantize); h0, h1: the row's doubled
+  ! half-words.
+  pure subroutine dequantize_blocks_f32(h0, h1, s, z, b0, b1, w)
+    integer(int32), intent(in), contiguous :: h0(:), h1(:)
     real(real32), intent(in) :: s, z
     integer(int32), intent(in) :: b0, b1
     real(real32), intent(inout), contiguous :: w(:)
@@ -416,31 +424,32 @@ contains
     integer(int32) :: k, bfull, o
     k = size(w)
     bfull = min(b1, k / weights_per_block - 1)      ! the last block whose 16 weights all lie inside the row
-    if (bfull >= b0) call halves_to_weights(hx(2 * b0 + 1:2 * bfull + 2), s, z, &
+    if (bfull >= b0) call halves_to_weights(h0(b0 + 1:bfull + 1), h1(b0 + 1:bfull + 1), s, z, &
                                             w(b0 * weights_per_block + 1:(bfull + 1) * weights_per_block), &
-                                            2 * (bfull - b0 + 1))
+                                            bfull - b0 + 1)
     if (bfull < b1) then                           ! a partial last block: decode it whole, keep the columns in k
-      call halves_to_weights(hx(2 * b1 + 1:2 * b1 + 2), s, z, last, 2)
+      call halves_to_weights(h0(b1 + 1:b1 + 1), h1(b1 + 1:b1 + 1), s, z, last, 1)
       o = b1 * weights_per_block
       w(o + 1:k) = last(1:k - o)
     end if
   end subroutine dequantize_blocks_f32
 
-  ! w(:, c) = z + s * L for the 8 lattice codes L = iand(hx(c), dq_mask(l)) * dq_scale(l) (both products exact) of
-  ! the doubled half-word hx(c). The inner loop is one vector of 8 (SLP: vpbroadcastd, vpand, vcvtdq2ps, two vmulps,
-  ! vaddps, vmovups: 1 instruction per weight with the call overhead, callgrind) as long as its 8 lanes are the same
-  ! operations: with the plain half-word, lane 1 (shift 0, scale 1.0) folds to fewer operations and gfortran 12
-  ! falls back to scalar code (5-6 instructions per weight), hence the doubling. The outer loop is kept scalar
-  ! (vectorised across half-words it needs an 8x8 transpose: 1.45 instructions per weight).
-  pure subroutine halves_to_weights(hx, s, z, w, m)
-    integer(int32), intent(in) :: m, hx(m)
+  ! The m blocks of doubled half-words h0, h1 -> w(:, b) = z + s * L for their 16 lattice codes, L = iand(h,
+  ! dq_mask(l)) * dq_scale(l) (both products exact). Each half is one vector of 8 (SLP: vpbroadcastd, vpand,
+  ! vcvtdq2ps, two vmulps, vaddps, vmovups: about 1 instruction per weight, callgrind) as long as its 8 lanes are
+  ! the same operations: with plain half-words, lane 1 (shift 0, scale 1.0) folds to fewer operations and gfortran
+  ! 12 falls back to scalar code (5-6 instructions per weight), hence the doubling. The loop over blocks is kept
+  ! scalar (vectorised across blocks it needs 8x8 transposes: 1.45 instructions per weight).
+  pure subroutine halves_to_weights(h0, h1, s, z, w, m)
+    integer(int32), intent(in) :: m, h0(m), h1(m)
     real(real32), intent(in) :: s, z
-    real(real32), intent(out) :: w(pairs_per_block, m)
-    integer(int32) :: c, l
+    real(real32), intent(out) :: w(weights_per_block, m)
+    integer(int32) :: b, l
     !GCC$ novector
-    do c = 1, m
+    do b = 1, m
       do l = 1, pairs_per_block
-        w(l, c) = z + s * (dq_scale(l) * real(iand(hx(c), dq_mask(l)), real32))
+        w(l, b) = z + s * (dq_scale(l) * real(iand(h0(b), dq_mask(l)), real32))
+        w(pairs_per_block + l, b) = z + s * (dq_scale(l) * real(iand(h1(b), dq_mask(l)), real32))
       end do
     end do
   end subroutine halves_to_weights

@@ -131,3 +131,16 @@ def test_dequantize_does_not_depend_on_thread_count(qc, data):
     ref = pyref.dequantize(qt)
     outs = [q35.dequantize(qt, threads=t) for t in (1, 2, data.draw(st.integers(3, 9)))]
     _check(all(_same_bits(ref, o) for o in outs), f"dequantize depends on the thread count, shape {qt.shape}")
+
+
+@given(w=weights(max_rows=40, max_cols=300), g=group_sizes, tiny=st.booleans(), data=st.data(),
+       batch=st.sampled_from([None, 1, 3, 4, 7, q35.kernels.BLAS_MIN_BATCH]))
+def test_float_matmul_does_not_depend_on_thread_count(w, g, tiny, data, batch):
+    """Every float path (fused fast kernel, its portable variant for tiny x, dequantized tiles times BLAS) splits
+    rows over threads without changing a bit."""
+    kw = q35.kernel_weights(q35.quantize(w, g))
+    x = data.draw(activations(w.shape[1], batch))
+    if tiny:                             # |x| < 2^-100 somewhere: the fused kernel's portable path
+        x[..., ::3] *= np.float32(2.0**-110)
+    outs = [q35.matmul_kernel(x, kw, threads=t) for t in (1, 2, 3, 7)]
+    _check(all(_same_bits(o, outs[0]) for o in outs), f"float matmul depends on the thread count, shape {w.shape}")
