@@ -157,7 +157,9 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
-def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
+def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+    # nt: threads of the tile dequantization (numpy's BLAS keeps its own); bench.gemv_crossover calls this
+    # and _float_fused directly, relying on the one-thread default
     n, k = kw.shape
     y = np.empty((x2.shape[0], n), np.float32)
     for n0 in range(0, n, TILE_ROWS):
@@ -169,7 +171,7 @@ def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
     return y
 
 
-def _float_fused(x2: np.ndarray, kw: KernelWeights, nt: int) -> np.ndarray:
+def _float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
     amax = float(np.max(np.abs(x2))) if x2.size else 0.0
     if amax > _FLOAT_SAFE_ABS:
         e = int(np.frexp(amax)[1]) - 64
