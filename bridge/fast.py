@@ -10,7 +10,7 @@ import numpy as np
 
 from .format import (DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row,
                      unpermute_columns)
-from .kernels import check_info, default_threads, ext, kernel_weights, matmul_kernel
+from .kernels import check_info, default_threads, ext, kernel_weights, matmul_kernel, thread_count
 from .validate import check_codes, check_packed, check_x, prepare_quantize
 
 __all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
@@ -43,10 +43,11 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
                    perm)
 
 
-def dequantize(qt: QTensor) -> np.ndarray:
-    """Ŵ[N, K] float32, bit-exact (SPEC §5)."""
+def dequantize(qt: QTensor, *, threads: int | None = None) -> np.ndarray:
+    """Ŵ[N, K] float32, bit-exact (SPEC §5). threads: rows split over this many threads (None: every CPU this
+    process may run on); the result does not depend on it."""
     kw = kernel_weights(qt)
-    w, info = ext.q35_dequantize(kw.packed, kw.scales, kw.zeros, kw.shape[1], kw.group_size)
+    w, info = ext.q35_dequantize(kw.packed, kw.scales, kw.zeros, kw.shape[1], kw.group_size, thread_count(threads))
     check_info(info, "q35_dequantize")
     return unpermute_columns(np.ascontiguousarray(w.T), qt.perm)
 

@@ -126,7 +126,8 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _threads(threads: int | None) -> int:
+def thread_count(threads: int | None) -> int:
+    """A kernel's thread-count argument: `threads` checked, None -> default_threads()."""
     if threads is None:
         return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
@@ -156,25 +157,28 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
-def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+    # nt: threads of the tile dequantization (numpy's BLAS keeps its own); bench.gemv_crossover calls this
+    # and _float_fused directly, relying on the one-thread default
     n, k = kw.shape
     y = np.empty((x2.shape[0], n), np.float32)
     for n0 in range(0, n, TILE_ROWS):
         n1 = min(n, n0 + TILE_ROWS)
-        w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size)
+        w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size,
+                                     nt)
         check_info(info, "q35_dequantize")
         np.matmul(x2, w, out=y[:, n0:n1])       # w is W_hat[n0:n1].T as a Fortran (k, rows) array
     return y
 
 
-def _float_fused(x2: np.ndarray, kw: KernelWeights) -> np.ndarray:
+def _float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
     amax = float(np.max(np.abs(x2))) if x2.size else 0.0
     if amax > _FLOAT_SAFE_ABS:
         e = int(np.frexp(amax)[1]) - 64
-        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw)
+        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw, nt)
         with np.errstate(over="ignore"):
             return np.ldexp(y.astype(np.float64), e).astype(np.float32)
-    y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size)
+    y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, nt)
     check_info(info, "q35_gemm")
     return np.ascontiguousarray(y.T)
 
@@ -187,13 +191,14 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     activations="float" (default): within SPEC §5's bound of the exact product: the fused float32 kernel for
     batches below BLAS_MIN_BATCH rows, dequantized row tiles times numpy's BLAS from there on.
     activations="a8": x quantized to int8 per block of `a8_block` columns, exact integer sums (SPEC §5.1),
-    bit-identical to `q35.reference.matmul_a8`. threads: output rows are split over this many threads (None: the
+    bit-identical to `q35.reference.matmul_a8`. threads (every path: the fused kernels, and the dequantization of
+    the BLAS tiles; numpy's BLAS keeps its own threads): output rows are split over this many threads (None: the
     CPUs this process may run on); the result does not depend on it."""
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
     check_activations(activations)
-    nt = _threads(threads)
+    nt = thread_count(threads)
     if xa.ndim == 2 and xa.shape[0] == 0:              # an empty batch: an empty result, as the reference gives
         return np.zeros((0, kw.shape[0]), dtype=np.float32)
     if kw.perm is not None:
@@ -206,7 +211,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     elif not np.isfinite(x2).all():
         raise ValueError("matmul_kernel: x contains NaN/Inf")
     elif x2.shape[0] >= BLAS_MIN_BATCH:
-        y = _float_tiled_blas(x2, kw)
+        y = _float_tiled_blas(x2, kw, nt)
     else:
-        y = _float_fused(x2, kw)
+        y = _float_fused(x2, kw, nt)
     return y[0] if xa.ndim == 1 else y

@@ -12,43 +12,43 @@
 !   |x| < 2**-100 take the portable path below instead, as does a processor whose transfer() is not little-endian.
 ! * x is stored transposed by lane (xt(block, lane)), so the inner loop runs over blocks with unit stride and
 !   every lane is one vector AND, one int->float conversion, one multiply and one add: gfortran vectorises it.
-! * Each row's blocks are read as one 8-byte word each with transfer() (the last block reads the 8 bytes ending at
-!   its last byte and drops the first), so no read leaves the row.
+! * Each block is read as two 4-byte words with transfer() (q35_kernels' row_halves), both inside the block.
 ! * Sums are binary32, per group as SPEC §5 describes: per-block partial dots (four partial sums over lanes), their
 !   sum over the group, then z*sum(x) + s*sum(x*L), then the sum over groups. The §5 bound holds for any order.
+! * OpenMP splits the output rows into one contiguous share per thread; a row's arithmetic does not depend on which
+!   thread computes it, so the result is the same for every thread count.
 module q35_matmul
-  use, intrinsic :: iso_fortran_env, only: real32, int8, int32, int64
+  use, intrinsic :: iso_fortran_env, only: real32, int8, int32
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
-  use q35_kernels, only: sizes_ok, group_blocks, params_ok
+  use q35_kernels, only: sizes_ok, group_blocks, params_ok, thread_count, row_halves, halves_reader_ok, &
+                         half_mask, half_scale
   implicit none
   private
   public :: q35_gemv, q35_gemm
 
   integer(int32), parameter :: wpb = weights_per_block, bpb = block_bytes
-  integer(int32), parameter :: half_shift(8) = [0, 3, 7, 10, 14, 17, 21, 24]
-  integer(int32), parameter :: half_mask(8) = shiftl([15, 14, 15, 14, 15, 14, 15, 14], half_shift)
-  real(real32), parameter :: half_scale(8) = 2.0_real32**(-half_shift)
-  integer(int64), parameter :: mask28 = 2_int64**28 - 1_int64
   real(real32), parameter :: tiny_x = 2.0_real32**(-100)
   integer(int32), parameter :: vb = 16   ! blocks per chunk: one 16-lane vector of blocks
 
 contains
 
   ! y = W_hat x for one input vector: per group, z*sum(x) + s*sum(x*L) (SPEC §5).
-  subroutine q35_gemv(x, packed, scales, zeros, gs, y, info, k, p, n, ng)
-    integer(int32), intent(in) :: k, p, n, ng, gs
+  subroutine q35_gemv(x, packed, scales, zeros, gs, nthreads, y, info, k, p, n, ng)
+    integer(int32), intent(in) :: k, p, n, ng, gs, nthreads
     real(real32), intent(in) :: x(k)
     integer(int8), intent(in) :: packed(p, n)
     real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
     real(real32), intent(out) :: y(n)
     integer(int32), intent(out) :: info
-    call q35_gemm(x, packed, scales, zeros, gs, y, info, k, 1, p, n, ng)
+    call q35_gemm(x, packed, scales, zeros, gs, nthreads, y, info, k, 1, p, n, ng)
   end subroutine q35_gemv
 
-  ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once per tile of up to 4 batch columns.
-  subroutine q35_gemm(x, packed, scales, zeros, gs, y, info, k, nb, p, n, ng)
-    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+  ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once per tile of up to 4 batch columns. Output
+  ! rows are split into nthreads contiguous shares (<= 0: the OpenMP default); every row is computed the same way
+  ! whatever the thread count, so the bits do not depend on it.
+  subroutine q35_gemm(x, packed, scales, zeros, gs, nthreads, y, info, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs, nthreads
     real(real32), intent(in) :: x(k, nb)
     integer(int8), intent(in) :: packed(p, n)
     real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
@@ -69,49 +69,12 @@ contains
         sx(j, c) = sum(x((j - 1) * gs + 1:min(j * gs, k), c))
       end do
     end do
-    if (fast_reader_ok() .and. .not. any(abs(x) > 0.0_real32 .and. abs(x) < tiny_x)) then
-      call gemm_fast(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
+    if (halves_reader_ok() .and. .not. any(abs(x) > 0.0_real32 .and. abs(x) < tiny_x)) then
+      call gemm_fast(x, sx, packed, scales, zeros, gs, thread_count(nthreads, n), y, k, nb, p, n, ng)
     else
-      call gemm_portable(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
+      call gemm_portable(x, sx, packed, scales, zeros, gs, thread_count(nthreads, n), y, k, nb, p, n, ng)
     end if
   end subroutine q35_gemm
-
-  ! True when transfer() of bytes gives the little-endian two's complement value the fast reader assumes.
-  logical function fast_reader_ok()
-    integer(int8), parameter :: probe(8) = [-127_int8, 2_int8, 3_int8, 4_int8, 5_int8, 6_int8, 7_int8, -1_int8]
-    integer(int64) :: t
-    t = transfer(probe, t)
-    fast_reader_ok = iand(t, 256_int64**7 - 1) == 129_int64 + 2_int64 * 256_int64 + 3_int64 * 256_int64**2 &
-                     + 4_int64 * 256_int64**3 + 5_int64 * 256_int64**4 + 6_int64 * 256_int64**5 &
-                     + 7_int64 * 256_int64**6 .and. shiftr(t, 56) == 255_int64
-  end function fast_reader_ok
-
-  ! Block b (0-based) of a row as its 56-bit value, byte by byte.
-  pure integer(int64) function block_value(row, b) result(v)
-    integer(int8), intent(in) :: row(*)
-    integer(int32), intent(in) :: b
-    integer(int32) :: i
-    v = 0_int64
-    do i = bpb, 1, -1
-      v = v * 256_int64 + int(byte_value(row(b * bpb + i)), int64)
-    end do
-  end function block_value
-
-  ! The half-words of every block of one row (fast reader): h0 = bits 0-27 of the block (bytes 0-3, top nibble
-  ! masked off), h1 = bits 28-55 (bytes 3-6 shifted right by 4). Both reads stay inside the block.
-  pure subroutine row_halves(row, nblk, h0, h1)
-    integer(int32), intent(in) :: nblk
-    integer(int8), intent(in) :: row(nblk * bpb)
-    integer(int32), intent(inout) :: h0(:), h1(:)
-    integer(int32) :: b, o, t
-    do b = 1, nblk
-      o = (b - 1) * bpb
-      t = transfer(row(o + 1:o + 4), t)
-      h0(b) = iand(t, int(mask28, int32))
-      t = transfer(row(o + 4:o + 7), t)
-      h1(b) = int(iand(shiftr(t, 4), int(mask28, int32)), int32)
-    end do
-  end subroutine row_halves
 
   ! src(1:2m) -> dst(1:m): dst(i) = src(2i-1) + src(2i).
   pure subroutine pair_step(src, dst, m)
@@ -156,23 +119,18 @@ contains
     end if
   end subroutine segment_sums
 
-  subroutine gemm_fast(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
-    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+  ! The fast path: x lane-transposed and pre-scaled once (shared), then every thread's share of the rows.
+  subroutine gemm_fast(x, sx, packed, scales, zeros, gs, nt, y, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs, nt
     real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
     integer(int8), intent(in) :: packed(p, n)
     real(real32), intent(inout) :: y(n, nb)
-    real(real32), allocatable, target :: d(:, :)
-    real(real32), allocatable :: xt(:, :, :, :), e(:), t(:)
-    real(real32), pointer, contiguous :: dflat(:)
-    integer(int32), allocatable :: h0(:), h1(:)
-    integer(int32) :: nblk, nbg, nch, row, c, j, l, b, col
-    logical :: flat
+    real(real32), allocatable :: xt(:, :, :, :)
+    integer(int32) :: nblk, nbg, nch, c, l, b, col, t
     nblk = p / bpb
     nbg = merge(nblk, gs / wpb, ng == 1)   ! blocks per group (the last group may be shorter)
     nch = (max(nblk, nbg * ng) + vb - 1) / vb
-    flat = mod(vb * nch, nbg) == 0
-    allocate(xt(vb, wpb, nb, nch), d(vb * nch, nb), e(vb * nch * nb), t(max(ng, 2)), h0(vb * nch), h1(vb * nch))
-    dflat(1:vb * nch * nb) => d
+    allocate(xt(vb, wpb, nb, nch))
     ! Chunks of vb blocks: xt(i, l, c, ch) = x(16(b-1)+l, c) * 2**-half_shift(lane l within its half) for block
     ! b = vb(ch-1)+i; zero past k. Within a chunk every operand is at a constant offset from one base address.
     xt = 0.0_real32
@@ -184,11 +142,34 @@ contains
         end do
       end do
     end do
+    !$omp parallel do schedule(static) num_threads(nt) default(shared) private(t)
+    do t = 1, nt
+      call fast_rows(xt, sx, packed, scales, zeros, nbg, (t - 1) * n / nt + 1, t * n / nt, y, nb, p, n, ng, nch)
+    end do
+    !$omp end parallel do
+  end subroutine gemm_fast
+
+  ! Rows first..last of the fast path, with this thread's scratch.
+  subroutine fast_rows(xt, sx, packed, scales, zeros, nbg, first, last, y, nb, p, n, ng, nch)
+    integer(int32), intent(in) :: nb, p, n, ng, nch, nbg, first, last
+    real(real32), intent(in) :: xt(vb, wpb, nb, nch), sx(ng, nb), scales(ng, n), zeros(ng, n)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(inout) :: y(n, nb)
+    real(real32), allocatable, target :: d(:, :)
+    real(real32), allocatable :: e(:), t(:)
+    real(real32), pointer, contiguous :: dflat(:)
+    integer(int32), allocatable :: h0(:), h1(:)
+    integer(int32) :: nblk, row, c, j
+    logical :: flat
+    nblk = p / bpb
+    flat = mod(vb * nch, nbg) == 0
+    allocate(d(vb * nch, nb), e(vb * nch * nb), t(max(ng, 2)), h0(vb * nch), h1(vb * nch))
+    dflat(1:vb * nch * nb) => d
     ! Blocks past the row are zero codes against zero x: their partial dots are exact zeros, so every group can be
     ! summed as nbg blocks.
     h0 = 0
     h1 = 0
-    do row = 1, n
+    do row = first, last
       call row_halves(packed(1, row), nblk, h0, h1)
       c = 0
       do while (c + 4 <= nb)
@@ -222,7 +203,7 @@ contains
         end do
       end if
     end do
-  end subroutine gemm_fast
+  end subroutine fast_rows
 
   ! d(b, c0+1) = sum over the 16 lanes of block b of xt * L (x already scaled by 2**-half_shift).
   pure subroutine dot_tile1(h0, h1, xt, nb, nch, c0, d)
@@ -316,15 +297,28 @@ contains
     end do
   end subroutine dot_tile4
 
-  ! Portable path: byte-by-byte block reader, unscaled x (any processor, any finite x).
-  subroutine gemm_portable(x, sx, packed, scales, zeros, gs, y, k, nb, p, n, ng)
-    integer(int32), intent(in) :: k, nb, p, n, ng, gs
+  ! Portable path: byte-by-byte block reader, unscaled x (any processor, any finite x); rows split as in gemm_fast.
+  subroutine gemm_portable(x, sx, packed, scales, zeros, gs, nt, y, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs, nt
+    real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
+    integer(int8), intent(in) :: packed(p, n)
+    real(real32), intent(inout) :: y(n, nb)
+    integer(int32) :: t
+    !$omp parallel do schedule(static) num_threads(nt) default(shared) private(t)
+    do t = 1, nt
+      call portable_rows(x, sx, packed, scales, zeros, gs, (t - 1) * n / nt + 1, t * n / nt, y, k, nb, p, n, ng)
+    end do
+    !$omp end parallel do
+  end subroutine gemm_portable
+
+  subroutine portable_rows(x, sx, packed, scales, zeros, gs, first, last, y, k, nb, p, n, ng)
+    integer(int32), intent(in) :: k, nb, p, n, ng, gs, first, last
     real(real32), intent(in) :: x(k, nb), sx(ng, nb), scales(ng, n), zeros(ng, n)
     integer(int8), intent(in) :: packed(p, n)
     real(real32), intent(inout) :: y(n, nb)
     real(real32) :: acc(nb), lat(wpb)
     integer(int32) :: row, j, b, b0, b1, c0, c, kk
-    do row = 1, n
+    do row = first, last
       do j = 1, ng
         acc = 0.0_real32
         call group_blocks(j, gs, k, b0, b1)
@@ -339,6 +333,6 @@ contains
         y(row, :) = y(row, :) + zeros(j, row) * sx(j, :) + scales(j, row) * acc
       end do
     end do
-  end subroutine gemm_portable
+  end subroutine portable_rows
 
 end module q35_matmul

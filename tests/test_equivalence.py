@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import q35
 import q35.reference as pyref
 from conftest import EQUIVALENCE
-from strategies import activations, arbitrary_qtensors, codes, group_sizes, matmul_tolerance, weights
+from strategies import activations, arbitrary_qtensors, codes, group_sizes, lattice_codes, matmul_tolerance, weights
 
 
 def _check(ok: bool, what: str) -> None:
@@ -75,3 +75,72 @@ def test_compact_search_bit_exact(w, g, permute, data):
     same = same and (not permute or _same_bits(ref.perm, fast.perm))
     same = same and _same_bits(pyref.dequantize(ref), q35.dequantize(fast))
     _check(same, f"compact quantize differs for shape {w.shape}, group {g}, permute {permute}")
+
+
+def _dequantize_formula(codes: np.ndarray, scales: np.ndarray, zeros: np.ndarray, g: int) -> np.ndarray:
+    """SPEC §5 written out: f32(z + s·L) in binary64, for any binary32 scales and zeros."""
+    cols = np.arange(codes.shape[1]) // g
+    with np.errstate(over="ignore"):
+        return (zeros.astype(np.float64)[:, cols] + scales.astype(np.float64)[:, cols] * lattice_codes(codes)
+                ).astype(np.float32)
+
+
+def _binary32_values(rng, shape, max_exp: int) -> np.ndarray:
+    """m·2^e with m odd of 1..24 bits (so every precision around the fast path's 20-bit limit occurs) and
+    |value| spread over 2^-150 .. 2^max_exp, around the 2^-24 grid and the 2^18 bound."""
+    bits = rng.integers(1, 25, shape)
+    m = (2**(bits - 1) + rng.integers(0, 2**23, shape) % 2**(bits - 1)) | 1
+    e = rng.integers(-150, max_exp, shape) - bits
+    return np.ldexp(m.astype(np.float64), e).astype(np.float32)
+
+
+@st.composite
+def binary32_parameters(draw, shape: tuple[int, int]):
+    """Scales > 0 and zeros of any binary32 precision (binary16 values mixed in), so the kernel's binary32 fast
+    path (valid QTensors) and its general binary64 path both run, also within one row."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    narrow = draw(st.booleans())        # mostly near the fast path's limits, or anywhere in binary32
+    scales = _binary32_values(rng, shape, 20 if narrow else 128)
+    zeros = _binary32_values(rng, shape, 20 if narrow else 128) * rng.choice([-1, 1], shape).astype(np.float32)
+    centred = rng.random(shape) < 0.4   # z = -zp·s as compact grids have: z + s·L cancels, exposing any rounding
+    zp_s = rng.integers(0, 16, centred.sum()) * scales[centred].astype(np.float64)
+    zeros[centred] = -np.minimum(zp_s, np.finfo(np.float32).max).astype(np.float32)
+    easy = rng.random(shape) < 0.2      # binary16 values, exact in binary32: the fast path's case
+    scales[easy] = np.maximum(np.abs(rng.standard_normal(easy.sum())), 2.0**-24).astype(np.float16)
+    zeros[easy] = (rng.standard_normal(easy.sum()) * 10.0).astype(np.float16)
+    scales[scales == 0] = np.float32(2.0**-149)
+    return scales, zeros
+
+
+@given(c=codes(max_rows=5, max_cols=100), g=group_sizes, threads=st.sampled_from([1, 2, 3]), data=st.data())
+def test_dequantize_kernel_any_binary32_parameters(c, g, threads, data):
+    """The Fortran dequantize gives SPEC §5's bits for any finite binary32 scales and zeros, not only for the
+    binary16-exact ones of valid QTensors (whose groups take the binary32 fast path)."""
+    n, k = c.shape
+    gk = min(g or k, k)
+    scales, zeros = data.draw(binary32_parameters((n, -(-k // gk))))
+    packed = pyref.pack_codes(c).view(np.int8)
+    w, info = q35.kernels.ext.q35_dequantize(packed.T, scales.T, zeros.T, k, gk, threads)
+    _check(info == 0 and _same_bits(np.ascontiguousarray(w.T), _dequantize_formula(c, scales, zeros, gk)),
+           f"dequantize kernel differs from SPEC §5's formula, shape {c.shape}, group {gk}, threads {threads}")
+
+
+@given(qc=arbitrary_qtensors(), data=st.data())
+def test_dequantize_does_not_depend_on_thread_count(qc, data):
+    qt, _ = qc
+    ref = pyref.dequantize(qt)
+    outs = [q35.dequantize(qt, threads=t) for t in (1, 2, data.draw(st.integers(3, 9)))]
+    _check(all(_same_bits(ref, o) for o in outs), f"dequantize depends on the thread count, shape {qt.shape}")
+
+
+@given(w=weights(max_rows=40, max_cols=300), g=group_sizes, tiny=st.booleans(), data=st.data(),
+       batch=st.sampled_from([None, 1, 3, 4, 7, q35.kernels.BLAS_MIN_BATCH]))
+def test_float_matmul_does_not_depend_on_thread_count(w, g, tiny, data, batch):
+    """Every float path (fused fast kernel, its portable variant for tiny x, dequantized tiles times BLAS) splits
+    rows over threads without changing a bit."""
+    kw = q35.kernel_weights(q35.quantize(w, g))
+    x = data.draw(activations(w.shape[1], batch))
+    if tiny:                             # |x| < 2^-100 somewhere: the fused kernel's portable path
+        x[..., ::3] *= np.float32(2.0**-110)
+    outs = [q35.matmul_kernel(x, kw, threads=t) for t in (1, 2, 3, 7)]
+    _check(all(_same_bits(o, outs[0]) for o in outs), f"float matmul depends on the thread count, shape {w.shape}")
