@@ -3,10 +3,10 @@
     python -m bench.gemv_bench --crossover [--shapes 576x576,1536x576,576x1536,4096x4096] [--batches 1,2,...]
 
 `q35.matmul_kernel(activations="float")` runs the fused kernel for batches below `q35.kernels.BLAS_MIN_BATCH`
-and the tiled BLAS path from there on; this measures both paths directly (the private `_float_fused` and
-`_float_tiled_blas` of q35.kernels, so the dispatch rule itself is not in the way) plus A8, on compact g192
-weights, with one thread and with all usable CPUs (OpenBLAS's threads set through threadpoolctl; the fused kernel
-has no thread argument and runs on one). All methods of one (shape, batch) run interleaved (bench.timing), on cold
+and the tiled BLAS path from there on; this measures both paths directly (`float_fused` and
+`float_tiled_blas` of q35.kernels, so the dispatch rule itself is not in the way) plus A8, on compact g192
+weights, with one thread and with all usable CPUs (the same count for the fused kernel, the tile dequantization and
+OpenBLAS, whose threads are set through threadpoolctl). All methods of one (shape, batch) run interleaved (bench.timing), on cold
 weight copies. Per shape and thread setting it reports the measured crossover (the smallest batch from which
 tiled BLAS is faster than the fused kernel at every larger batch measured) and the dispatch regret: time of the
 path BLAS_MIN_BATCH picks / time of the faster path, per batch. Outputs: crossover.csv, crossover_raw.csv,
@@ -54,13 +54,14 @@ def methods_for(kw, x2: np.ndarray, llc: int, q_bytes: int, all_threads: int, bl
         def f():
             blas.set(nt)
             try:
-                return kernels._float_tiled_blas(x2, nxt())
+                return kernels.float_tiled_blas(x2, nxt(), nt)
             finally:
                 blas.set(None)
         return f
 
-    calls = {(FUSED, 1): lambda: kernels._float_fused(x2, nxt())}
+    calls = {}
     for nt in dict.fromkeys((1, all_threads)):
+        calls[(FUSED, nt)] = lambda nt=nt: kernels.float_fused(x2, nxt(), nt)
         calls[(TILED, nt)] = tiled(nt)
         calls[(A8, nt)] = lambda nt=nt: q35.matmul_kernel(x2, nxt(), activations="a8", threads=nt)
     return calls
@@ -126,7 +127,7 @@ def crossovers(rows: list[dict], blas_min_batch: int) -> list[dict]:
     for shape in dict.fromkeys(r["shape"] for r in rows):
         batches = sorted({r["batch"] for r in rows if r["shape"] == shape})
         for nt in sorted({r["threads"] for r in rows if r["shape"] == shape and r["path"] == TILED}):
-            fused = [_median(rows, shape, b, FUSED, 1) for b in batches]
+            fused = [_median(rows, shape, b, FUSED, nt) for b in batches]
             tiled = [_median(rows, shape, b, TILED, nt) for b in batches]
             a8 = [_median(rows, shape, b, A8, nt) for b in batches]
             wins = [t < f for f, t in zip(fused, tiled)]

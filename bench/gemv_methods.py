@@ -21,6 +21,10 @@ GGML_TYPES = ("Q3_K", "Q4_0", "Q4_K")
 Q35_GROUP = 192
 A8_1 = "q35 A8 (1 thread)"
 FLOAT_FUSED = "q35 float fused (1 thread)"
+
+
+def float_all_name(threads: int) -> str:
+    return f"q35 float fused ({threads} threads)"
 NUMPY = "numpy fp32 (OpenBLAS, default threads)"
 TORCH_1 = "torch fp32 (1 thread)"
 
@@ -85,7 +89,9 @@ def q35_methods(kw, q_bytes: int, x: np.ndarray, llc: int, all_threads: int) -> 
             Method(a8_all_name(all_threads),
                    lambda: q35.matmul_kernel(x, nxt(), activations="a8", threads=all_threads), q_bytes + io,
                    all_threads, q_bytes),
-            Method(FLOAT_FUSED, lambda: q35.matmul_kernel(x, nxt()), q_bytes + io, 1, q_bytes)]
+            Method(FLOAT_FUSED, lambda: q35.matmul_kernel(x, nxt(), threads=1), q_bytes + io, 1, q_bytes),
+            Method(float_all_name(all_threads), lambda: q35.matmul_kernel(x, nxt(), threads=all_threads),
+                   q_bytes + io, all_threads, q_bytes)]
 
 
 def fp32_methods(w: np.ndarray, x: np.ndarray, llc: int, torch_threads: int, all_threads: int) -> list[Method]:

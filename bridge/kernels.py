@@ -157,9 +157,9 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
-def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
-    # nt: threads of the tile dequantization (numpy's BLAS keeps its own); bench.gemv_crossover calls this
-    # and _float_fused directly, relying on the one-thread default
+def float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+    """The float path for large batches: W_hat in TILE_ROWS-row tiles (dequantized on nt threads) times numpy's
+    BLAS (its own threads). x2: finite float32 [B, K] in stored column order (matmul_kernel's job)."""
     n, k = kw.shape
     y = np.empty((x2.shape[0], n), np.float32)
     for n0 in range(0, n, TILE_ROWS):
@@ -171,11 +171,13 @@ def _float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndar
     return y
 
 
-def _float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+def float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+    """The fused float kernel on nt threads (same x2 contract as float_tiled_blas); x beyond 2**100 in magnitude is
+    scaled by a power of two first so that binary32 group sums cannot overflow."""
     amax = float(np.max(np.abs(x2))) if x2.size else 0.0
     if amax > _FLOAT_SAFE_ABS:
         e = int(np.frexp(amax)[1]) - 64
-        y = _float_fused(np.ldexp(x2, -e).astype(np.float32), kw, nt)
+        y = float_fused(np.ldexp(x2, -e).astype(np.float32), kw, nt)
         with np.errstate(over="ignore"):
             return np.ldexp(y.astype(np.float64), e).astype(np.float32)
     y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, nt)
@@ -211,7 +213,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     elif not np.isfinite(x2).all():
         raise ValueError("matmul_kernel: x contains NaN/Inf")
     elif x2.shape[0] >= BLAS_MIN_BATCH:
-        y = _float_tiled_blas(x2, kw, nt)
+        y = float_tiled_blas(x2, kw, nt)
     else:
-        y = _float_fused(x2, kw, nt)
+        y = float_fused(x2, kw, nt)
     return y[0] if xa.ndim == 1 else y
