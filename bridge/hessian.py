@@ -13,7 +13,7 @@ import numpy as np
 from .format import effective_group_size, importance_permutation
 from .validate import _as_array, _first_bad, check_group_size, check_importance, check_scale_format, check_weight
 
-ORDERS = ("natural", "act", "odd_first", "odd_first_act", "even_first")
+ORDERS = ("natural", "act", "lane_act", "odd_first", "odd_first_act", "even_first")
 DEFAULT_DAMP = 0.01
 SYMMETRY_RTOL = 1e-6     # |H_ij - H_ji| allowed, relative to max_k H_kk (BLAS may not make X^T X bit-symmetric)
 
@@ -69,6 +69,8 @@ def processing_order(order, diag: np.ndarray) -> np.ndarray:
             out = cols.tolist()
         elif order == "act":
             out = by_act(cols)
+        elif order == "lane_act":   # expected rounding-error energy H_kk·step²: the 3-bit step is twice the 4-bit one
+            out = sorted(cols.tolist(), key=lambda i: -(float(diag[i]) * (4.0 if i % 2 else 1.0)))
         elif order == "odd_first":
             out = cols[1::2].tolist() + cols[0::2].tolist()
         elif order == "odd_first_act":
