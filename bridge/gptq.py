@@ -55,9 +55,10 @@ def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, 
     _check(info, damp)
     n_rows, k = inp.weight.shape
     g = inp.group_size
+    gk = min(g, k)         # a group wider than the row is one group of K columns (keeps the int32 argument small)
     ng, p = -(-k // g), payload_bytes_per_row(k)
     packed, scales, zeros, row_scales, group_codes, info = ext.q35_gptq_quantize(
-        inp.weight.T, ut, inp.order, inp.importance, g, ng, p, int(scale_format == "compact"), bs, nt)
+        inp.weight.T, ut, inp.order, inp.importance, gk, ng, p, int(scale_format == "compact"), bs, nt)
     _check(info, damp)
     packed = np.ascontiguousarray(packed.T).view(np.uint8)
     if scale_format == "f16":

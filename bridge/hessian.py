@@ -110,6 +110,12 @@ def prepare_gptq(weight, hessian, group_size, scale_format, importance, permute,
     check_scale_format(scale_format)
     h = check_hessian(hessian, k)
     dmp = check_damp(damp)
+    if not isinstance(permute, (bool, np.bool_)):
+        raise TypeError(f"permute must be True or False, got {permute!r}")
+    if importance is not None and scale_format == "f16" and not permute:
+        raise ValueError("importance weights the compact grid search (SPEC §8); the f16 min-max grid has no search "
+                         "to weight (it only orders a permutation): use scale_format='compact', permute=True, or "
+                         "importance=None")
     imp = check_importance(np.diagonal(h).astype(np.float32) if importance is None else importance, k)
     perm = None
     if permute:

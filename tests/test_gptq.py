@@ -50,7 +50,7 @@ def test_gptq_bit_exact(w, g, data):
     order = data.draw(st.one_of(st.sampled_from(ORDERS), st.permutations(range(k)).map(np.array)))
     kw = dict(scale_format=data.draw(st.sampled_from(["compact", "f16"])), permute=data.draw(st.booleans()),
               order=order, damp=data.draw(st.sampled_from([0.01, 0.1, 1.0])))
-    if data.draw(st.booleans()):
+    if data.draw(st.booleans()) and (kw["scale_format"] == "compact" or kw["permute"]):
         rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
         kw["importance"] = (rng.random(k) * rng.choice([0.0, 1.0, 1e3], size=k)).astype(np.float32)
     try:
@@ -88,7 +88,8 @@ def test_uncorrelated_inputs_give_plain_quantization(scale_format):
     rng = np.random.default_rng(1)
     w = (rng.standard_normal((9, 80)) * 0.05).astype(np.float32)
     h = np.diag(rng.random(80) * 3 + 0.01)
-    plain = q35.quantize(w, 32, scale_format=scale_format, importance=np.diag(h).astype(np.float32))
+    imp = np.diag(h).astype(np.float32) if scale_format == "compact" else None
+    plain = q35.quantize(w, 32, scale_format=scale_format, importance=imp)
     for order in ORDERS:
         assert _same(q35.quantize_gptq(w, h, 32, scale_format=scale_format, order=order), plain), order
 
@@ -138,9 +139,15 @@ def test_result_does_not_depend_on_threads_or_block_size():
     (np.eye(4), {"block_size": 0}, "block_size must be"),
     (np.eye(4), {"threads": -2}, "threads must be"),
     (np.eye(4), {"scale_format": "bf16"}, "scale_format must be"),
+    (np.eye(4), {"scale_format": "f16", "importance": np.ones(4)}, "no search to weight"),
+    (np.eye(4), {"permute": 1}, "permute must be True or False"),
+    (np.eye(4), {"order": "odd_first"}, None),
 ])
 def test_bad_input_gives_one_clear_error(quantize, hessian, kwargs, message):
     w = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+    if message is None:                        # the control: the same call with good arguments works
+        assert quantize(w, hessian, 16, **kwargs).shape == (4, 4)
+        return
     with pytest.raises((ValueError, TypeError), match=message):
         quantize(w, hessian, 16, **kwargs)
 
@@ -151,3 +158,5 @@ def test_singular_hessian_is_fine_with_damping():
     x = np.ones((1, 32))
     qt = q35.quantize_gptq(w, x.T @ x, 16)
     assert _same(qt, pyref.quantize_gptq(w, x.T @ x, 16))
+    huge = q35.quantize_gptq(w, x.T @ x, 2**40)        # a group wider than the row: one group per row
+    assert huge.scales.shape == (2, 1) and _same(huge, pyref.quantize_gptq(w, x.T @ x, 2**40))
