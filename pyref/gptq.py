@@ -108,7 +108,7 @@ def quantize_row(row: list[float], u: list[list[float]], order: list[int], a: li
 
 
 def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "compact",
-                  importance=None, permute: bool = False, order="odd_first", damp: float = DEFAULT_DAMP,
+                  importance=None, permute: bool = False, order="lane_act", damp: float = DEFAULT_DAMP,
                   block_size: int = 16, threads: int | None = None) -> QTensor:
     """SPEC §9: quantize W[N, K] column by column in `order`, propagating each rounding error to the columns not
     yet quantized through the upper Cholesky factor of the damped inverse Hessian. block_size and threads only
