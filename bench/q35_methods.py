@@ -75,8 +75,10 @@ def quantize_matrix(w: np.ndarray, cfg: Q35Config, stats=None) -> Quantized:
     if cfg.calibrated and (stats is None or (cfg.gptq and stats.hessian is None)):
         raise ValueError(f"{cfg.name} needs calibration statistics{' with the Hessian' if cfg.gptq else ''}")
     if cfg.gptq:
-        qt = q35.quantize_gptq(w, stats.hessian, cfg.group_size, scale_format=cfg.scale_format, permute=cfg.permute,
-                               order=cfg.order, damp=cfg.damp)
+        # importance as q35.models passes it (the calibration's mean squared activation = diag H up to rounding),
+        # so `q35 quantize` with the same configuration reproduces this row
+        qt = q35.quantize_gptq(w, stats.hessian, cfg.group_size, scale_format=cfg.scale_format,
+                               importance=stats.importance, permute=cfg.permute, order=cfg.order, damp=cfg.damp)
     else:
         qt = q35.quantize(w, cfg.group_size, scale_format=cfg.scale_format,
                           importance=stats.importance if cfg.use_importance else None, permute=cfg.permute)

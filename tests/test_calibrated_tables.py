@@ -47,7 +47,7 @@ def test_gptq_table_method_is_the_library_quantizer():
     import q35
 
     q = q35_methods.quantize_matrix(w, cfg, stats)
-    qt = q35.quantize_gptq(w, stats.hessian, 32, permute=True, order="act")
+    qt = q35.quantize_gptq(w, stats.hessian, 32, importance=stats.importance, permute=True, order="act")
     np.testing.assert_array_equal(q.weight, q35.dequantize(qt))
     assert q.stored_bytes == qt.nbytes and cfg.calibrated
     with pytest.raises(ValueError, match="needs calibration statistics with the Hessian"):
