@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .format import effective_group_size, importance_permutation
-from .validate import _as_array, _first_bad, check_group_size, check_importance, check_scale_format, check_weight
+from .validate import (_as_array, _first_bad, check_group_size, check_importance, check_mode_flags, check_scale_format,
+                       check_weight)
 
 ORDERS = ("natural", "act", "lane_act", "odd_first", "odd_first_act", "even_first")
 DEFAULT_DAMP = 0.01
@@ -110,12 +111,7 @@ def prepare_gptq(weight, hessian, group_size, scale_format, importance, permute,
     check_scale_format(scale_format)
     h = check_hessian(hessian, k)
     dmp = check_damp(damp)
-    if not isinstance(permute, (bool, np.bool_)):
-        raise TypeError(f"permute must be True or False, got {permute!r}")
-    if importance is not None and scale_format == "f16" and not permute:
-        raise ValueError("importance weights the compact grid search (SPEC §8); the f16 min-max grid has no search "
-                         "to weight (it only orders a permutation): use scale_format='compact', permute=True, or "
-                         "importance=None")
+    check_mode_flags(scale_format, importance, permute)
     imp = check_importance(np.diagonal(h).astype(np.float32) if importance is None else importance, k)
     perm = None
     if permute:

@@ -213,7 +213,7 @@ contains
     end do
     do r = 1, nr
       row_scales(r) = real(d(r), real32)   ! exact: a binary16 value (0 for the min-max grids)
-      call pack_codes_row(codes(:, r), packed(:, r))
+      call pack_row_codes(codes(:, r), packed(:, r))
     end do
   end subroutine quantize_rows
 
@@ -309,23 +309,5 @@ contains
     integer(int32), intent(in) :: q, col
     lc = merge(q, 2 * q, mod(col, 2) == 0)
   end function lattice
-
-  pure subroutine pack_codes_row(codes, bytes)
-    integer(int32), intent(in) :: codes(:)
-    integer(int8), intent(out) :: bytes(:)
-    integer(int32) :: padded(weights_per_block), pairs(pairs_per_block)
-    integer(int32) :: b, i, c0
-    do b = 0, size(bytes) / block_bytes - 1
-      padded = 0
-      c0 = b * weights_per_block
-      do i = 1, min(weights_per_block, size(codes) - c0)
-        padded(i) = codes(c0 + i)
-      end do
-      do i = 1, pairs_per_block
-        pairs(i) = encode_pair(padded(2 * i - 1), padded(2 * i))
-      end do
-      call pack_block(pairs, bytes(b * block_bytes + 1:(b + 1) * block_bytes))
-    end do
-  end subroutine pack_codes_row
 
 end module q35_gptq
