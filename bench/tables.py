@@ -131,15 +131,18 @@ def model_memory_rows() -> list[dict]:
 
 
 # --- perplexity ------------------------------------------------------------------------------------------------
-def anchor_methods(block_weights: dict, stats: dict | None = None) -> dict:
+def anchor_methods(block_weights: dict, stats: dict | None = None, only=None) -> dict:
     """Anchors already computed: name -> (result dict, calibrated, scored on the held-out text). The published
     quantizers without calibration (bench.anchors: HQQ, ggml without imatrix, llama.cpp file mixes), then, given
     ``stats``, the calibrated ones (bench.calibrated_anchors: ggml + imatrix, GPTQ INT)."""
     from bench import anchors, calibrated_anchors
     from q35.data import AcquisitionError, MissingDependency
 
-    out = {name: (r, False, False) for name, r in anchors.all_anchors(block_weights).items()}
+    plain = [n for n in anchors.ANCHORS if only is None or n in only]
+    out = {name: (r, False, False) for name, r in anchors.all_anchors(block_weights, plain).items()} if plain else {}
     for name, (fn, heldout) in (calibrated_anchors.CALIBRATED_ANCHORS.items() if stats else ()):
+        if only is not None and name not in only:
+            continue
         try:
             out[name] = (anchors.result_row(fn(block_weights, stats), block_weights), True, heldout)
         except (MissingDependency, AcquisitionError) as e:
@@ -208,12 +211,12 @@ def _method_rows(methods: dict, block: dict, stats, ev) -> tuple[list[dict], dic
     return rows, kept
 
 
-def _anchor_rows(block: dict, stats, ev) -> list[dict]:
+def _anchor_rows(block: dict, stats, ev, only=None) -> list[dict]:
     from tqdm import tqdm
 
     evaluate, base, evaluate_heldout, base_heldout = ev
     rows = []
-    for name, (r, calibrated, heldout) in tqdm(anchor_methods(block, stats).items(), desc="anchors (perplexity)",
+    for name, (r, calibrated, heldout) in tqdm(anchor_methods(block, stats, only).items(), desc="anchors (perplexity)",
                                                file=sys.stderr):
         held = evaluate_heldout(r["weights"]) if heldout else None
         rows.append(quality_row(name, r, evaluate(r["weights"]), base, "anchor", calibrated, held, base_heldout))
@@ -243,6 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help="fewer windows and synthetic rows (smoke run)")
     ap.add_argument("--synthetic-rows", type=int, default=64, help="rows sampled per synthetic LLaMA shape")
     ap.add_argument("--no-anchors", action="store_true", help="skip HQQ / llama.cpp anchors")
+    ap.add_argument("--only", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=None,
+                    metavar="NAMES", help="comma-separated method/anchor names to run (FP32 always): a partial check")
     ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", nargs="?", type=Path, const=OUT, metavar="FROM",
@@ -251,10 +256,21 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _unknown_names(only) -> list[str]:
+    from bench import anchors, calibrated_anchors
+
+    known = {"FP32", *baselines.BASELINES, *q35_methods.BY_NAME, *anchors.ANCHORS, *calibrated_anchors.CALIBRATED_ANCHORS}
+    return [n for n in (only or []) if n not in known]
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.report_only:
         return tables_report.report_only(a.report_only, a.out)
+    unknown = _unknown_names(a.only)
+    if unknown:
+        print(f"ERROR: --only: unknown method names {unknown}", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     loaded = _load(a.quick)
@@ -267,11 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = calibration.collect_stats(model, calib, [*block, "lm_head"], hessian=True)
     print(f"calibration statistics (importance + Hessians): {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     methods = {"FP32": None, **baseline_methods(), **q35_table_methods(stats)}
+    if a.only is not None:
+        methods = {n: fn for n, fn in methods.items() if n == "FP32" or n in a.only}
     evaluate, evaluate_heldout = _evaluator(model, evalset), _evaluator(model, heldout)
     ev = (evaluate, evaluate(), evaluate_heldout, evaluate_heldout())
     rows, kept = _method_rows(methods, block, stats, ev)
     if not a.no_anchors:
-        rows += _anchor_rows(block, stats, ev)
+        rows += _anchor_rows(block, stats, ev, a.only)
     best = best_q35_under(rows, tables_report.TARGET_BPW)
     if best is not None:
         rows.append(_lm_head_row(model, stats, block, best, kept, evaluate, ev[1]))
