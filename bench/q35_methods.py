@@ -64,7 +64,6 @@ CONFIGS = [
     Q35Config("q35 g192 gptq act", 192, "compact", gptq=True, order="act", perplexity=False),
     Q35Config("q35 g192 gptq lane_act", 192, "compact", gptq=True, order="lane_act", perplexity=False),
     Q35Config("q35 g224 gptq lane_act+perm", 224, "compact", gptq=True, permute=True, heldout=True),
-    Q35Config("q35 g128 gptq lane_act+perm", 128, "compact", gptq=True, permute=True),
     Q35Config("q35 g64 gptq lane_act+perm", 64, "compact", gptq=True, permute=True),
 ]
 BY_NAME = {c.name: c for c in CONFIGS}
