@@ -75,7 +75,7 @@ lean:
 test: build build-fcheck fortran-lint
 	$(PYTHON) -m pytest -q tests
 	Q35_KERNEL_EXTENSION=$$($(PYTHON) tests/fortran_build.py --fcheck) HYPOTHESIS_PROFILE=dev \
-	  $(PYTHON) -m pytest -q tests/test_equivalence.py tests/test_a8.py
+	  $(PYTHON) -m pytest -q tests/test_equivalence.py tests/test_a8.py tests/test_gptq.py
 
 verify: build lean test
 

@@ -402,10 +402,10 @@ def result_row(res: LayerSetResult, reference: dict) -> dict:
 ANCHORS = {
     "HQQ 3-bit g64": lambda ref: hqq_layers(ref, 3, 64),
     "HQQ 4-bit g64": lambda ref: hqq_layers(ref, 4, 64),
-    "Q3_K pure (rows)": lambda ref: ggml_layers(ref, "Q3_K", "rows"),
-    "Q4_K pure (rows)": lambda ref: ggml_layers(ref, "Q4_K", "rows"),
-    "Q3_K (flat blocks)": lambda ref: ggml_layers(ref, "Q3_K", "flat"),
-    "Q4_K (flat blocks)": lambda ref: ggml_layers(ref, "Q4_K", "flat"),
+    "Q3_K pure (rows, no imatrix)": lambda ref: ggml_layers(ref, "Q3_K", "rows"),
+    "Q4_K pure (rows, no imatrix)": lambda ref: ggml_layers(ref, "Q4_K", "rows"),
+    "Q3_K (flat blocks, no imatrix)": lambda ref: ggml_layers(ref, "Q3_K", "flat"),
+    "Q4_K (flat blocks, no imatrix)": lambda ref: ggml_layers(ref, "Q4_K", "flat"),
     "llama.cpp Q3_K_S": lambda ref: llamacpp_file_layers("Q3_K_S", ref),
     "llama.cpp Q4_K_M": lambda ref: llamacpp_file_layers("Q4_K_M", ref),
 }

@@ -29,10 +29,10 @@ SMOKE_METHODS = {
     "INT4 g128 RTN": lambda ref: baselines.quantize_layers(baselines.BASELINES["int4_g128"], ref, "INT4 g128 RTN"),
     "HQQ 3-bit g64": anchors.ANCHORS["HQQ 3-bit g64"],
     "HQQ 4-bit g64": anchors.ANCHORS["HQQ 4-bit g64"],
-    "Q3_K pure (rows)": anchors.ANCHORS["Q3_K pure (rows)"],
-    "Q4_K pure (rows)": anchors.ANCHORS["Q4_K pure (rows)"],
-    "Q3_K (flat blocks)": anchors.ANCHORS["Q3_K (flat blocks)"],
-    "Q4_K (flat blocks)": anchors.ANCHORS["Q4_K (flat blocks)"],
+    "Q3_K pure (rows, no imatrix)": anchors.ANCHORS["Q3_K pure (rows, no imatrix)"],
+    "Q4_K pure (rows, no imatrix)": anchors.ANCHORS["Q4_K pure (rows, no imatrix)"],
+    "Q3_K (flat blocks, no imatrix)": anchors.ANCHORS["Q3_K (flat blocks, no imatrix)"],
+    "Q4_K (flat blocks, no imatrix)": anchors.ANCHORS["Q4_K (flat blocks, no imatrix)"],
 }
 EXTRA_METHODS = {
     "llama.cpp Q3_K_S": anchors.ANCHORS["llama.cpp Q3_K_S"],

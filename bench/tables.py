@@ -9,6 +9,11 @@ Everything printed is computed in this run:
   (d) perplexity and bits per byte of SmolLM2 with every method's dequantized block linears, under one stated
       protocol, with anchors (HQQ, llama.cpp k-quants) evaluated by the same code in the same run;
   then the targets of issue 6 (q35 at <= 3.6 bpw vs INT3 g64 / HQQ 3-bit / Q3_K; Pareto front) and figures.
+Calibration (issue 12): q35.calibration's default windows (8 Shakespeare plays x 2 windows x 512 tokens, disjoint
+from every evaluation text) give every calibrated method the same statistics: the importance (imatrix) and the
+Hessian XᵀX/n of each block linear's input. The calibrated rows (q35 with importance or GPTQ, ggml + imatrix,
+GPTQ INT) and FP32 are also scored on the held-out text (q35.data.heldout_documents), which neither calibration nor
+the choice of configuration touches.
 Outputs go to bench/results/tables/ (CSV, LaTeX, markdown, PNG+PDF), each with a provenance line.
 """
 from __future__ import annotations
@@ -30,7 +35,6 @@ from bench.tables_report import best_q35_under, quality_row
 
 OUT = Path(__file__).resolve().parent / "results" / "tables"
 SYNTHETIC_MODELS = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b"]
-CALIBRATION_PLAYS = ("macbeth", "othello")   # disjoint from the evaluation documents
 EVAL_BATCH = 4                                # windows per forward pass (same numbers, better throughput)
 CAPTION_NOTE = ("SmolLM2-135M-Instruct is published here only as Q4_1 GGUF: its block linears already lie on a 4-bit "
                 "group-32 grid, so the FP32 baseline is that grid dequantized and any 4-bit g32-aligned method looks "
@@ -43,18 +47,37 @@ def baseline_methods() -> dict:
     return {name: (lambda fn: (lambda _layer, w: fn(w)))(fn) for name, fn in baselines.BASELINES.items()}
 
 
-def q35_table_methods(importance: dict | None) -> dict:
-    return {c.name: q35_methods.method(c, importance) for c in q35_methods.CONFIGS
-            if importance is not None or not c.use_importance}
+def q35_table_methods(stats: dict | None) -> dict:
+    return {c.name: q35_methods.method(c, stats) for c in q35_methods.CONFIGS if stats is not None or not c.calibrated}
+
+
+# rows kept in the RMSE table only, to keep `make tables` inside its time budget: fp16 round-trips to FP32's
+# perplexity (relative RMSE 2e-4); Q2_K (2.6 bpw), Q4_K rows (5.25) and Q4_K_M (5.53) lie outside the 3-4.5 bpw
+# window every target looks at
+RMSE_ONLY = {"fp16", "Q2_K + imatrix (flat blocks)", "Q4_K pure (rows, no imatrix)", "llama.cpp Q4_K_M"}
 
 
 def eval_perplexity(name: str) -> bool:
     cfg = q35_methods.BY_NAME.get(name)
-    return cfg is None or cfg.perplexity
+    return name not in RMSE_ONLY and (cfg is None or cfg.perplexity)
 
 
-def run_method(fn, weights: dict) -> dict:
-    """Quantize every layer; aggregate stored bits, relative RMSE and max abs error."""
+def output_error(deq: dict, weights: dict, stats: dict | None) -> float:
+    """Relative output error on the calibration inputs, Σ tr(ΔW·H·ΔWᵀ) / Σ tr(W·H·Wᵀ) over the layers: what GPTQ
+    minimises (the weight RMSE is not). NaN without statistics."""
+    if not stats:
+        return float("nan")
+    num = den = 0.0
+    for name, w in weights.items():
+        h = stats[name].hessian.astype(np.float32)
+        d = deq[name] - w
+        num += float(((d @ h) * d).sum(dtype=np.float64))
+        den += float(((w @ h) * w).sum(dtype=np.float64))
+    return num / den
+
+
+def run_method(fn, weights: dict, stats: dict | None = None) -> dict:
+    """Quantize every layer; aggregate stored bits, relative RMSE, max abs error and the output error."""
     t0 = time.perf_counter()
     deq, bits, n, sq_err, sq_ref, max_err, notes = {}, 0, 0, 0.0, 0.0, 0.0, set()
     for name, w in weights.items():
@@ -67,8 +90,10 @@ def run_method(fn, weights: dict) -> dict:
         n += q.n_weights
         deq[name] = q.weight
         notes.add(q.notes)
+    secs = time.perf_counter() - t0
     return {"weights": deq, "bpw": bits / n, "rel_rmse": math.sqrt(sq_err / sq_ref), "max_abs_err": max_err,
-            "quantize_s": time.perf_counter() - t0, "notes": "; ".join(sorted(x for x in notes if x))}
+            "quantize_s": secs, "notes": "; ".join(sorted(x for x in notes if x)),
+            "rel_out_err": output_error(deq, weights, stats)}
 
 
 # --- (b) synthetic LLaMA shapes, (c) whole-model memory --------------------------------------------------------
@@ -112,32 +137,49 @@ def model_memory_rows() -> list[dict]:
 
 
 # --- perplexity ------------------------------------------------------------------------------------------------
-def anchor_methods(block_weights: dict) -> dict:
-    """HQQ and llama.cpp anchors from bench.anchors: name -> dict(weights, bpw, ...) already computed."""
-    from bench import anchors
+def anchor_methods(block_weights: dict, stats: dict | None = None, only=None) -> dict:
+    """Anchors already computed: name -> (result dict, calibrated, scored on the held-out text). The published
+    quantizers without calibration (bench.anchors: HQQ, ggml without imatrix, llama.cpp file mixes), then, given
+    ``stats``, the calibrated ones (bench.calibrated_anchors: ggml + imatrix, GPTQ INT)."""
+    from bench import anchors, calibrated_anchors
+    from q35.data import AcquisitionError, MissingDependency
 
-    return anchors.all_anchors(block_weights)
+    plain = [n for n in anchors.ANCHORS if only is None or n in only]
+    out = {name: (r, False, False) for name, r in anchors.all_anchors(block_weights, plain).items()} if plain else {}
+    for name, (fn, heldout) in (calibrated_anchors.CALIBRATED_ANCHORS.items() if stats else ()):
+        if only is not None and name not in only:
+            continue
+        try:
+            out[name] = (anchors.result_row(fn(block_weights, stats), block_weights), True, heldout)
+        except (MissingDependency, AcquisitionError) as e:
+            print(f"[anchors] skipping {name}: {e}", file=sys.stderr)
+            continue
+        out[name][0]["rel_out_err"] = output_error(out[name][0]["weights"], block_weights, stats)
+    return out
 
 
 def _load(quick: bool):
-    """SmolLM2, its block linears, the evaluation set and the calibration windows (None when unavailable)."""
-    from q35 import data, perplexity
+    """SmolLM2, its block linears, the evaluation and held-out sets and the calibration windows (None when
+    unavailable)."""
+    from q35 import calibration, data, perplexity
 
     try:
         model, tok, info = data.load_smollm2()
     except (data.MissingDependency, data.AcquisitionError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return None
-    docs = data.eval_documents()
     # 8 documents x 2 windows x 512 tokens with SmolLM2's pre-training document separator <|endoftext|> prepended
     # (its tokenizer's bos_token is the chat-turn marker <|im_start|>, not a document start): 8,192 tokens scored.
-    evalset = perplexity.build_eval_set(tok, docs, windows_per_doc=1 if quick else 2,
-                                        bos_id=tok.convert_tokens_to_ids("<|endoftext|>"))
-    calib_docs = list(data.shakespeare_texts(CALIBRATION_PLAYS).values())
-    calib = perplexity.build_eval_set(tok, calib_docs, windows_per_doc=1 if quick else 2)
+    bos = tok.convert_tokens_to_ids("<|endoftext|>")
+    per_doc = 1 if quick else 2
+    evalset = perplexity.build_eval_set(tok, data.eval_documents(), windows_per_doc=per_doc, bos_id=bos)
+    heldout = perplexity.build_eval_set(tok, data.heldout_documents(), windows_per_doc=per_doc, bos_id=bos)
+    calib = calibration.calibration_windows(tok, windows_per_doc=per_doc)
     print(f"protocol: {evalset.describe()}")
+    print(f"held-out text: {heldout.describe()}")
+    print(f"calibration: {calib.describe()}")
     print("texts (SHA-256): " + ", ".join(f"{k} {v[:12]}" for k, v in evalset.doc_sha256.items()))
-    return model, info, data.block_linear_weights(model), evalset, calib
+    return model, info, data.block_linear_weights(model), evalset, heldout, calib
 
 
 def _evaluator(model, evalset):
@@ -151,49 +193,59 @@ def _evaluator(model, evalset):
     return evaluate
 
 
-def _method_rows(methods: dict, block: dict, evaluate, base) -> tuple[list[dict], dict]:
-    """Quality rows of every method (FP32 first); the q35 results kept for the lm_head row."""
+def _method_rows(methods: dict, block: dict, stats, ev) -> tuple[list[dict], dict]:
+    """Quality rows of every method (FP32 first); the q35 results kept for the lm_head row. ``ev`` holds the two
+    evaluators and FP32's results: (evaluate, base, evaluate_heldout, base_heldout)."""
     from tqdm import tqdm
 
+    evaluate, base, evaluate_heldout, base_heldout = ev
     rows, kept = [], {}
     for name, fn in tqdm(methods.items(), desc="methods (quantize + perplexity)", file=sys.stderr):
+        cfg = q35_methods.BY_NAME.get(name)
         if fn is None:
             r = {"weights": None, "bpw": 32.0, "rel_rmse": 0.0, "max_abs_err": 0.0, "quantize_s": 0.0,
-                 "notes": "GGUF Q4_1 dequantized (the reference)"}
-            res = base
-        else:
-            r = run_method(fn, block)
-            res = evaluate(r["weights"]) if eval_perplexity(name) else None
-            if name.startswith("q35"):
-                kept[name] = r  # for the lm_head row, which reuses the block quantization
-        rows.append(quality_row(name, r, res, base, kind="q35" if name.startswith("q35") else "baseline"))
+                 "rel_out_err": 0.0, "notes": "GGUF Q4_1 dequantized (the reference)"}
+            rows.append(quality_row(name, r, base, base, "baseline", False, base_heldout, base_heldout))
+            continue
+        r = run_method(fn, block, stats)
+        res = evaluate(r["weights"]) if eval_perplexity(name) else None
+        held = evaluate_heldout(r["weights"]) if res is not None and cfg is not None and cfg.heldout else None
+        if name.startswith("q35"):
+            kept[name] = r  # for the lm_head row, which reuses the block quantization
+        rows.append(quality_row(name, r, res, base, "q35" if name.startswith("q35") else "baseline",
+                                cfg is not None and cfg.calibrated, held, base_heldout))
     return rows, kept
 
 
-def _anchor_rows(block: dict, evaluate, base) -> list[dict]:
+def _anchor_rows(block: dict, stats, ev, only=None) -> list[dict]:
     from tqdm import tqdm
 
-    return [quality_row(name, r, evaluate(r["weights"]), base, kind="anchor")
-            for name, r in tqdm(anchor_methods(block).items(), desc="anchors (perplexity)", file=sys.stderr)]
+    evaluate, base, evaluate_heldout, base_heldout = ev
+    rows = []
+    for name, (r, calibrated, heldout) in tqdm(anchor_methods(block, stats, only).items(), desc="anchors (perplexity)",
+                                               file=sys.stderr):
+        res = evaluate(r["weights"]) if eval_perplexity(name) else None
+        held = evaluate_heldout(r["weights"]) if heldout and res is not None else None
+        rows.append(quality_row(name, r, res, base, "anchor", calibrated, held, base_heldout))
+    return rows
 
 
-def _lm_head_row(model, calib, block: dict, best: dict, kept: dict, evaluate, base) -> dict:
+def _lm_head_row(model, stats, block: dict, best: dict, kept: dict, evaluate, base) -> dict:
     """The best q35 method at <= 3.6 bpw with the lm_head quantized too (untied from the embedding so only the
     output projection changes)."""
     import torch
 
     cfg = q35_methods.BY_NAME[best["method"]]
     head = model.lm_head.weight.detach().float().numpy().copy()
-    head_imp = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
-                                                    ["lm_head"])
-    q = q35_methods.quantize_matrix(head, cfg, head_imp["lm_head"] if cfg.use_importance else None)
+    q = q35_methods.quantize_matrix(head, cfg, stats["lm_head"] if cfg.calibrated else None)
     model.lm_head.weight = torch.nn.Parameter(torch.from_numpy(head.copy()))
     r = dict(kept[best["method"]])
     res = evaluate({**r["weights"], "lm_head": q.weight})
     bits = r["bpw"] * sum(w.size for w in block.values()) + q.stored_bits
     r["bpw"] = bits / (sum(w.size for w in block.values()) + head.size)
+    r["rel_out_err"] = float("nan")
     r["notes"] = "block linears + lm_head quantized (untied from the embedding)"
-    return quality_row(best["method"] + " +lm_head", r, res, base, kind="q35")
+    return quality_row(best["method"] + " +lm_head", r, res, base, kind="q35", calibrated=cfg.calibrated)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -201,6 +253,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help="fewer windows and synthetic rows (smoke run)")
     ap.add_argument("--synthetic-rows", type=int, default=64, help="rows sampled per synthetic LLaMA shape")
     ap.add_argument("--no-anchors", action="store_true", help="skip HQQ / llama.cpp anchors")
+    ap.add_argument("--only", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=None,
+                    metavar="NAMES", help="comma-separated method/anchor names to run (FP32 always): a partial check")
     ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", nargs="?", type=Path, const=OUT, metavar="FROM",
@@ -209,32 +263,48 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _unknown_names(only) -> list[str]:
+    from bench import anchors, calibrated_anchors
+
+    known = {"FP32", *baselines.BASELINES, *q35_methods.BY_NAME, *anchors.ANCHORS, *calibrated_anchors.CALIBRATED_ANCHORS}
+    return [n for n in (only or []) if n not in known]
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.report_only:
         return tables_report.report_only(a.report_only, a.out)
+    unknown = _unknown_names(a.only)
+    if unknown:
+        print(f"ERROR: --only: unknown method names {unknown}", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     loaded = _load(a.quick)
     if loaded is None:
         return 1
-    model, info, block, evalset, calib = loaded
+    model, info, block, evalset, heldout, calib = loaded
+    from q35 import calibration
 
-    import torch
-    importance = q35_methods.collect_input_importance(model, [torch.from_numpy(w) for w in calib.windows],
-                                                      list(block))
-    methods = {"FP32": None, **baseline_methods(), **q35_table_methods(importance)}
-    evaluate = _evaluator(model, evalset)
-    base = evaluate()
-    rows, kept = _method_rows(methods, block, evaluate, base)
+    t0 = time.perf_counter()
+    stats = calibration.collect_stats(model, calib, [*block, "lm_head"], hessian=True)
+    print(f"calibration statistics (importance + Hessians): {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    methods = {"FP32": None, **baseline_methods(), **q35_table_methods(stats)}
+    if a.only is not None:
+        methods = {n: fn for n, fn in methods.items() if n == "FP32" or n in a.only}
+    evaluate, evaluate_heldout = _evaluator(model, evalset), _evaluator(model, heldout)
+    ev = (evaluate, evaluate(), evaluate_heldout, evaluate_heldout())
+    rows, kept = _method_rows(methods, block, stats, ev)
     if not a.no_anchors:
-        rows += _anchor_rows(block, evaluate, base)
+        rows += _anchor_rows(block, stats, ev, a.only)
     best = best_q35_under(rows, tables_report.TARGET_BPW)
     if best is not None:
-        rows.append(_lm_head_row(model, calib, block, best, kept, evaluate, base))
+        rows.append(_lm_head_row(model, stats, block, best, kept, evaluate, ev[1]))
     syn_methods = {**baseline_methods(), **q35_table_methods(None)}
     synthetic = synthetic_rows(8 if a.quick else a.synthetic_rows, syn_methods)
-    tables_report.write_all(a.out, rows, synthetic, model_memory_rows(), evalset, info, CAPTION_NOTE,
+    note = (f"{CAPTION_NOTE} Calibration (every calibrated method, the same statistics): {calib.describe()}. "
+            f"Held-out text (ppl_heldout; FP32 and the targets' rows): {heldout.describe()}.")
+    tables_report.write_all(a.out, rows, synthetic, model_memory_rows(), evalset, info, note,
                             time.perf_counter() - t_start, update_readme=a.update_readme)
     return 0
 

@@ -5,6 +5,7 @@ reference.
     qt = q35.quantize(w, 128)            # QTensor: packed codes + binary16 scales/zeros
     y = q35.matmul(x, qt)                # fused x @ dequantize(qt).T
     q35.reference.quantize(w, 128)       # the same bits, in pure Python
+    qt = q35.quantize_gptq(w, h, 128)    # error-compensating (GPTQ-style, SPEC §9), h = XᵀX/n of the inputs
 
 The torch layer and whole-model functions (`Q35Linear`, `QuantConfig`, `quantize_model`, `save_pretrained`,
 `from_pretrained`) are imported on first use, so `import q35` needs only numpy.
@@ -16,6 +17,7 @@ import importlib
 from .fast import dequantize, matmul, pack_codes, quantize, unpack_codes
 from .format import (DEFAULT_GROUP_SIZE, PAYLOAD_BITS_PER_WEIGHT, QTensor, all_in_bits_per_weight,
                      encoded_nbytes)
+from .gptq import quantize_gptq
 from .kernels import KernelWeights, kernel_constants, kernel_weights, matmul_kernel
 
 __version__ = "0.2.0"
@@ -31,7 +33,7 @@ _LAZY = {
     "perplexity": None,
 }
 
-__all__ = ["QTensor", "quantize", "dequantize", "matmul", "pack_codes", "unpack_codes", "all_in_bits_per_weight",
+__all__ = ["QTensor", "quantize", "quantize_gptq", "dequantize", "matmul", "pack_codes", "unpack_codes", "all_in_bits_per_weight",
            "encoded_nbytes", "DEFAULT_GROUP_SIZE", "PAYLOAD_BITS_PER_WEIGHT", "kernel_constants", "KernelWeights",
            "kernel_weights", "matmul_kernel", *_LAZY]
 

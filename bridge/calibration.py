@@ -19,7 +19,8 @@ import numpy as np
 
 from . import perplexity
 
-__all__ = ["LayerStats", "CalibrationSet", "calibration_windows", "collect_stats", "text_documents", "DEFAULT_WINDOWS_PER_DOC"]
+__all__ = ["LayerStats", "CalibrationSet", "calibration_windows", "collect_stats", "collect_stats_sequential",
+           "text_documents", "DEFAULT_WINDOWS_PER_DOC"]
 
 DEFAULT_WINDOWS_PER_DOC = 2     # 8 plays x 2 windows x 512 tokens = 8,192 calibration tokens by default
 
@@ -115,6 +116,53 @@ class _Accumulator:
         return LayerStats((self.sumsq / n).float().numpy(), hess, self.tokens)
 
 
+class _Hooks:
+    """Forward pre-hooks that accumulate the statistics of named linear layers. Layers fed one tensor (q/k/v,
+    gate/up) are called one after another in a pass; they share one accumulator, found by tensor identity."""
+
+    def __init__(self, modules: dict, layer_names, hessian: bool):
+        self.acc: dict[str, _Accumulator] = {}
+        self.owner: dict[str, str] = {}   # layer -> the layer whose accumulator it shares (same input tensor)
+        # the last few inputs seen, held (so their memory cannot be reused) and compared by identity
+        self.recent: deque = deque(maxlen=8)
+        self.hessian = hessian
+        self.handles = [modules[n].register_forward_pre_hook(self._hook(n)) for n in layer_names]
+
+    def _hook(self, name):
+        def pre(_module, inputs):
+            x = inputs[0]
+            first = next((n for t, n in self.recent if t is x), name)
+            if first == name:
+                self.recent.append((x, name))
+            if self.owner.setdefault(name, first) != first:
+                raise RuntimeError(f"calibration: {name} shared its input with {self.owner[name]} in one pass and "
+                                   f"with {first} in another")
+            if first == name:
+                self.acc.setdefault(name, _Accumulator(x.shape[-1], self.hessian)).add(x)
+        return pre
+
+    def new_pass(self) -> None:
+        self.recent.clear()
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def stats(self, layer_names) -> dict[str, LayerStats]:
+        shared = {name: self.acc[name].stats() for name in self.acc}
+        return {name: shared[self.owner[name]] for name in layer_names}
+
+
+def _token_batches(windows, batch_size: int):
+    import torch
+
+    ids = torch.as_tensor(windows.windows if hasattr(windows, "windows") else np.asarray(windows))
+    bos = getattr(windows, "bos_id", getattr(getattr(windows, "protocol", None), "bos_id", None))
+    if bos is not None:
+        ids = torch.cat([torch.full((ids.shape[0], 1), bos, dtype=ids.dtype), ids], dim=1)
+    return ids, [ids[b0:b0 + batch_size] for b0 in range(0, len(ids), batch_size)]
+
+
 def collect_stats(model, windows, layer_names, hessian: bool = False, batch_size: int = 4,
                   progress: bool = True) -> dict[str, LayerStats]:
     """Run ``windows`` (a :class:`CalibrationSet`, an :class:`~q35.perplexity.EvalSet` or an int array [W, T])
@@ -125,42 +173,88 @@ def collect_stats(model, windows, layer_names, hessian: bool = False, batch_size
     missing = [n for n in layer_names if n not in modules]
     if missing:
         raise ValueError(f"model has no modules {missing[:3]}")
-    ids = torch.as_tensor(windows.windows if hasattr(windows, "windows") else np.asarray(windows))
-    bos = getattr(windows, "bos_id", getattr(getattr(windows, "protocol", None), "bos_id", None))
-    if bos is not None:
-        ids = torch.cat([torch.full((ids.shape[0], 1), bos, dtype=ids.dtype), ids], dim=1)
-    acc: dict[str, _Accumulator] = {}
-    owner: dict[str, str] = {}          # layer -> the layer whose accumulator it shares (same input tensor)
-    # the last few inputs seen, held (so their memory cannot be reused) and compared by identity: layers that
-    # share an input (q/k/v, gate/up) are called one after another
-    recent: deque = deque(maxlen=8)
-
-    def hook(name):
-        def pre(_module, inputs):
-            x = inputs[0]
-            first = next((n for t, n in recent if t is x), name)
-            if first == name:
-                recent.append((x, name))
-            if owner.setdefault(name, first) != first:
-                raise RuntimeError(f"calibration: {name} shared its input with {owner[name]} in one pass and with "
-                                   f"{first} in another")
-            if first == name:
-                acc.setdefault(name, _Accumulator(x.shape[-1], hessian)).add(x)
-        return pre
-
-    handles = [modules[n].register_forward_pre_hook(hook(n)) for n in layer_names]
-    batches = range(0, len(ids), batch_size)
+    ids, batches = _token_batches(windows, batch_size)
+    hooks = _Hooks(modules, layer_names, hessian)
     bar = _progress(batches, f"calibrating on {len(ids)} windows x {ids.shape[1]} tokens", progress)
     try:
         with torch.inference_mode():
-            for b0 in bar:
-                recent.clear()
-                model(input_ids=ids[b0:b0 + batch_size], use_cache=False)
+            for batch in bar:
+                hooks.new_pass()
+                model(input_ids=batch, use_cache=False)
     finally:
-        for h in handles:
-            h.remove()
-    shared = {name: acc[name].stats() for name in acc}
-    return {name: shared[owner[name]] for name in layer_names}
+        hooks.remove()
+    return hooks.stats(layer_names)
+
+
+class _StopForward(Exception):
+    pass
+
+
+def _block_inputs(model, blocks, batches) -> list[tuple]:
+    """(hidden states, keyword arguments) that the first decoder block receives for each batch."""
+    captured = []
+
+    def grab(_module, args, kwargs):
+        captured.append((args[0] if args else kwargs.pop("hidden_states"), kwargs))
+        raise _StopForward
+
+    handle = blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        for batch in batches:
+            try:
+                model(input_ids=batch, use_cache=False)
+            except _StopForward:
+                pass
+    finally:
+        handle.remove()
+    return captured
+
+
+def collect_stats_sequential(model, windows, layer_names, quantize_block, hessian: bool = True,
+                             batch_size: int = 4, progress: bool = True) -> dict[str, LayerStats]:
+    """GPTQ's sequential calibration: the statistics of decoder block ``b``'s layers are measured on the inputs
+    that blocks ``0 … b−1`` produce *after* they were quantized. For each block, ``quantize_block(stats)`` gets
+    ``{layer name: LayerStats}`` of that block's named layers and returns ``{layer name: float32 weight}`` (the
+    dequantized replacement), which feeds the next block. The model's weights are restored on return; the result
+    is the statistics of every named layer (a LLaMA-like model: decoder blocks in ``model.model.layers``)."""
+    import torch
+
+    modules = dict(model.named_modules())
+    missing = [n for n in layer_names if n not in modules]
+    if missing:
+        raise ValueError(f"model has no modules {missing[:3]}")
+    blocks = model.model.layers
+    prefix = {id(blk): f"model.layers.{i}." for i, blk in enumerate(blocks)}
+    _, batches = _token_batches(windows, batch_size)
+    saved = {n: modules[n].weight.detach().clone() for n in layer_names}
+    out: dict[str, LayerStats] = {}
+    try:
+        with torch.inference_mode():
+            inputs = _block_inputs(model, blocks, batches)
+            for blk in _progress(blocks, f"sequential calibration, {len(blocks)} blocks", progress):
+                names = [n for n in layer_names if n.startswith(prefix[id(blk)])]
+                hooks = _Hooks(modules, names, hessian)
+                try:
+                    for hidden, kwargs in inputs:
+                        hooks.new_pass()
+                        blk(hidden, **kwargs)
+                finally:
+                    hooks.remove()
+                stats = hooks.stats(names)
+                out.update(stats)
+                for name, w in (quantize_block(stats) if names else {}).items():
+                    modules[name].weight.copy_(torch.as_tensor(np.asarray(w, dtype=np.float32)))
+                inputs = [(_hidden(blk(hidden, **kwargs)), kwargs) for hidden, kwargs in inputs]
+    finally:
+        with torch.no_grad():
+            for n, w in saved.items():
+                modules[n].weight.copy_(w)
+    return {n: out[n] for n in layer_names}
+
+
+def _hidden(output):
+    """A decoder block returns the hidden states, or a tuple starting with them (older transformers)."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 def _progress(iterable, desc: str, enabled: bool):

@@ -58,10 +58,10 @@ def _load():
 
 
 class _Routines:
-    """The wrapped routines of every Fortran module, under one namespace."""
+    """The wrapped routines of every Fortran module (q35_kernels, q35_matmul, q35_gptq, ...), under one namespace."""
 
     def __init__(self, mod):
-        for module in (mod.q35_kernels, mod.q35_matmul, mod.q35_a8):
+        for module in (getattr(mod, m) for m in dir(mod) if m.startswith("q35_")):
             for name in dir(module):
                 if name.startswith("q35_"):
                     setattr(self, name, getattr(module, name))

@@ -215,18 +215,23 @@ def _check_compact(qt, n_rows: int, n_groups: int) -> None:
         raise ValueError("QTensor.scales/zeros: do not match the expansion of row_scales and group_codes")
 
 
-def prepare_quantize(weight, group_size, scale_format, importance, permute):
-    """Validated inputs of quantize, shared by the reference and the fast path: (W in stored column order,
-    effective group size, importance in stored order, perm or None)."""
-    w = check_weight(weight)
-    g = effective_group_size(w.shape[1], check_group_size(group_size))
-    check_scale_format(scale_format)
+def check_mode_flags(scale_format, importance, permute) -> None:
+    """permute is a bool; importance only weights the compact search or orders a permutation (SPEC §8)."""
     if not isinstance(permute, (bool, np.bool_)):
         raise TypeError(f"permute must be True or False, got {permute!r}")
     if importance is not None and scale_format == "f16" and not permute:
         raise ValueError("importance weights the compact search (SPEC §8); the f16 min-max grid has no search to "
                          "weight (it only orders a permutation): use scale_format='compact', permute=True, or "
                          "importance=None")
+
+
+def prepare_quantize(weight, group_size, scale_format, importance, permute):
+    """Validated inputs of quantize, shared by the reference and the fast path: (W in stored column order,
+    effective group size, importance in stored order, perm or None)."""
+    w = check_weight(weight)
+    g = effective_group_size(w.shape[1], check_group_size(group_size))
+    check_scale_format(scale_format)
+    check_mode_flags(scale_format, importance, permute)
     if permute and importance is None:
         raise ValueError("permute=True orders channels by importance (SPEC §8): pass importance")
     if permute and w.shape[1] > MAX_PERMUTED_COLUMNS:

@@ -9,7 +9,7 @@ module q35_core
   public :: lo4, hi4, lo3, hi3, bits_even, bits_odd, pair_bits, pairs_per_block, block_bytes, &
             weights_per_block, min_scale, f16_max, sc_max, zp_max
   public :: f16_down, f16_up, code4, code3, encode_pair, pack_block, unpack_block, byte_value, &
-            lattice_codes_of_block
+            lattice_codes_of_block, pack_row_codes
 
   integer(int32), parameter :: lo4 = 0, hi4 = 15, lo3 = 0, hi3 = 7
   integer(int32), parameter :: bits_even = 4, bits_odd = 3, pair_bits = bits_even + bits_odd
@@ -120,5 +120,24 @@ contains
       lat(2 * i) = real(2_int64 * ishft(c, -bits_even), real32)
     end do
   end subroutine lattice_codes_of_block
+
+  ! Per-weight codes of one row -> its payload (SPEC §4): padded to whole 16-weight blocks with code 0.
+  pure subroutine pack_row_codes(codes, bytes)
+    integer(int32), intent(in) :: codes(:)
+    integer(int8), intent(out) :: bytes(:)
+    integer(int32) :: padded(weights_per_block), pairs(pairs_per_block)
+    integer(int32) :: b, i, c0
+    do b = 0, size(bytes) / block_bytes - 1
+      padded = 0
+      c0 = b * weights_per_block
+      do i = 1, min(weights_per_block, size(codes) - c0)
+        padded(i) = codes(c0 + i)
+      end do
+      do i = 1, pairs_per_block
+        pairs(i) = encode_pair(padded(2 * i - 1), padded(2 * i))
+      end do
+      call pack_block(pairs, bytes(b * block_bytes + 1:(b + 1) * block_bytes))
+    end do
+  end subroutine pack_row_codes
 
 end module q35_core

@@ -77,3 +77,41 @@ def test_user_text_files(tmp_path):
         calibration.text_documents([bad])
     with pytest.raises(ValueError, match="cannot be read"):
         calibration.text_documents([tmp_path / "missing.txt"])
+
+
+def test_sequential_stats_see_the_quantized_earlier_blocks():
+    """collect_stats_sequential: block b's statistics are those of a model whose blocks < b hold the replacement
+    weights quantize_block returned; with identity replacements they equal collect_stats; weights are restored."""
+    model = _tiny_llama(1)
+    names = _linears(model)
+    ids = np.random.default_rng(1).integers(1, 96, size=(5, 12))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    plain = calibration.collect_stats(model, ids, names, hessian=True, batch_size=2, progress=False)
+    seen_blocks = []
+
+    def identity(stats):
+        seen_blocks.append(sorted(stats))
+        return {n: dict(model.named_modules())[n].weight.detach().numpy().copy() for n in stats}
+
+    same = calibration.collect_stats_sequential(model, ids, names, identity, batch_size=2, progress=False)
+    assert seen_blocks == [sorted(n for n in names if n.startswith(f"model.layers.{i}.")) for i in range(2)]
+    for n in names:
+        np.testing.assert_allclose(same[n].hessian, plain[n].hessian, rtol=1e-6, atol=1e-9)
+
+    def halve(stats):
+        return {n: dict(model.named_modules())[n].weight.detach().numpy() * 0.5 for n in stats}
+
+    seq = calibration.collect_stats_sequential(model, ids, names, halve, batch_size=2, progress=False)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), f"{n} not restored"
+    halved = _tiny_llama(1)
+    with torch.no_grad():
+        for n in names:
+            if n.startswith("model.layers.0."):
+                dict(halved.named_modules())[n].weight.mul_(0.5)
+    ref = calibration.collect_stats(halved, ids, names, hessian=True, batch_size=2, progress=False)
+    for n in names:   # block 0 is measured before its own replacement (as GPTQ does), block 1 after block 0's
+        want = plain[n] if n.startswith("model.layers.0.") else ref[n]
+        np.testing.assert_allclose(seq[n].hessian, want.hessian, rtol=1e-6, atol=1e-9)
+    layer1 = "model.layers.1.self_attn.q_proj"
+    assert not np.allclose(seq[layer1].hessian, plain[layer1].hessian, rtol=1e-3)   # the change is visible

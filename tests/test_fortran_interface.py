@@ -50,7 +50,7 @@ def fortran_parameters() -> dict[str, Fraction]:
 def fortran_kernels() -> dict[str, dict[str, str]]:
     """name -> {argument: intent} for every subroutine of the kernel modules."""
     out = {}
-    subs = [s for f in ("q35_kernels.f90", "q35_matmul.f90", "q35_a8.f90") for s in walk(_tree(f), F.Subroutine_Subprogram)]
+    subs = [s for f in build.sources() if f.name != "q35_core.f90" for s in walk(_tree(f.name), F.Subroutine_Subprogram)]
     for sub in subs:
         stmt = walk(sub, F.Subroutine_Stmt)[0]
         args = [str(a) for a in stmt.items[2].items] if stmt.items[2] else []
