@@ -62,8 +62,10 @@ def _quant_config(a):
         fields["permute"] = a.permute
     if a.calib_windows is not None:
         fields["calib_windows_per_doc"] = a.calib_windows
-    if fields["scale_format"] == "f16" and a.importance is None:
-        fields["importance"] = False          # the min-max mode has no search for importance to weight
+    if fields["scale_format"] == "f16" and a.importance is None and a.permute is None:
+        fields["importance"] = fields["permute"] = False   # the min-max grid has no search for importance to weight
+    if not fields["importance"] and a.permute is None:
+        fields["permute"] = False                          # the permutation orders channels by importance
     return QuantConfig.from_dict(fields)
 
 

@@ -135,12 +135,12 @@ def thread_count(threads: int | None) -> int:
     return int(threads)
 
 
-# Batches of at least this many rows take the float path as dequantize-a-row-tile-then-BLAS (numpy matmul on
-# TILE_ROWS rows at a time, so the float32 tile stays cache-resident) instead of the fused kernel, whose cost
-# grows with every row of x while the tiles' dequantization is paid once per call. Measured (one thread,
-# interleaved medians, `python -m bench.gemv_bench --crossover`): the fused kernel wins at 16 rows, tiled BLAS at
-# 32, on 1536x576, 576x1536 and 4096x4096 compact g192 weights.
-BLAS_MIN_BATCH = 24
+# Batches of at least this many rows take the float path as dequantize-a-row-tile-then-BLAS (TILE_ROWS rows at a
+# time, so the float32 tile stays cache-resident) instead of the fused kernel, whose cost grows with every row of x
+# while the tiles' dequantization is paid once per call. Measured (one thread, interleaved medians,
+# `python -m bench.gemv_bench --crossover`, bench/results/bench/crossover.md): with the vectorised dequantize the
+# tiled path wins from 4-8 rows on SmolLM2's shapes and from 8 rows on 4096x4096, the fused kernel below.
+BLAS_MIN_BATCH = 8
 TILE_ROWS = 256
 # Above this |x| the float kernel's binary32 group sums could overflow (K·15·|x| must stay below 3.4e38): x is
 # scaled by a power of two first (exact for every element that stays normal) and y scaled back.
@@ -157,17 +157,24 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
-def float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
-    """The float path for large batches: W_hat in TILE_ROWS-row tiles (dequantized on nt threads) times numpy's
-    BLAS (its own threads). x2: finite float32 [B, K] in stored column order (matmul_kernel's job)."""
+def _numpy_tile_product(x2: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(x2, w, out=out)
+
+
+def float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1, tile_product=None) -> np.ndarray:
+    """The float path for large batches: W_hat in TILE_ROWS-row tiles (dequantized on nt threads) times a BLAS
+    product. x2: finite float32 [B, K] in stored column order (matmul_kernel's job). ``tile_product(x2, w, out)``
+    writes x2 @ w into out (w: the tile as a Fortran (K, rows) array); default numpy's matmul, whose BLAS keeps its
+    own threads (the torch layer passes torch's, so torch.set_num_threads governs it)."""
     n, k = kw.shape
+    product = tile_product or _numpy_tile_product
     y = np.empty((x2.shape[0], n), np.float32)
     for n0 in range(0, n, TILE_ROWS):
         n1 = min(n, n0 + TILE_ROWS)
         w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size,
                                      nt)
         check_info(info, "q35_dequantize")
-        np.matmul(x2, w, out=y[:, n0:n1])       # w is W_hat[n0:n1].T as a Fortran (k, rows) array
+        product(x2, w, y[:, n0:n1])
     return y
 
 
@@ -186,7 +193,7 @@ def float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
 
 
 def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "float", threads: int | None = None,
-                  a8_block: int = fmt.DEFAULT_A8_BLOCK) -> np.ndarray:
+                  a8_block: int = fmt.DEFAULT_A8_BLOCK, tile_product=None) -> np.ndarray:
     """y = xa @ dequantize(W).T for a float32 C-ordered xa of shape [K] or [B, K] (already checked by
     `validate.check_x` or built by the caller as such); non-finite x is reported by the kernel.
 
@@ -195,7 +202,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     activations="a8": x quantized to int8 per block of `a8_block` columns, exact integer sums (SPEC §5.1),
     bit-identical to `q35.reference.matmul_a8`. threads (every path: the fused kernels, and the dequantization of
     the BLAS tiles; numpy's BLAS keeps its own threads): output rows are split over this many threads (None: the
-    CPUs this process may run on); the result does not depend on it."""
+    CPUs this process may run on); the result does not depend on it. tile_product: see float_tiled_blas."""
     if xa.dtype != np.float32 or not xa.flags.c_contiguous or xa.ndim not in (1, 2) or xa.shape[-1] != kw.shape[1]:
         raise ValueError(f"matmul_kernel: expected C-contiguous float32 x of shape [{kw.shape[1]}] or "
                          f"[B, {kw.shape[1]}], got {xa.dtype} {xa.shape}")
@@ -213,7 +220,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     elif not np.isfinite(x2).all():
         raise ValueError("matmul_kernel: x contains NaN/Inf")
     elif x2.shape[0] >= BLAS_MIN_BATCH:
-        y = float_tiled_blas(x2, kw, nt)
+        y = float_tiled_blas(x2, kw, nt, tile_product)
     else:
         y = float_fused(x2, kw, nt)
     return y[0] if xa.ndim == 1 else y

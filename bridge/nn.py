@@ -64,7 +64,8 @@ class Q35Linear(nn.Module):
         self.register_buffer("bias", torch.zeros(n, dtype=torch.float32) if bias else None)
         self.last_path = None
         # inference options (not part of the format): "float" activations are within SPEC §5's bound of the exact
-        # product; "a8" quantizes activations to int8 per block (SPEC §5.1); threads None = all usable CPUs
+        # product; "a8" quantizes activations to int8 per block (SPEC §5.1); threads None = torch's thread count
+        # (torch.get_num_threads(), so one setting governs the whole model)
         self.activations = "float"
         self.threads = None
         self._kernel_cache = None     # (buffer state, KernelWeights)
@@ -155,7 +156,9 @@ class Q35Linear(nn.Module):
 
     def fused_matmul(self, x2: np.ndarray) -> np.ndarray:
         """y[M, N] = x2[M, K] @ dequantize(W).T through the fused Fortran kernel (float32, C order)."""
-        return matmul_kernel(x2, self.kernel_weights(), activations=self.activations, threads=self.threads)
+        threads = self.threads if self.threads is not None else torch.get_num_threads()
+        return matmul_kernel(x2, self.kernel_weights(), activations=self.activations, threads=threads,
+                             tile_product=_torch_tile_product)
 
     def dequantized_weight(self) -> torch.Tensor:
         """W_hat [N, K] float32 in input-channel order, on the buffers' device."""
@@ -182,6 +185,11 @@ class Q35Linear(nn.Module):
         if self.bias is not None:
             y = y + self.bias.to(y.device, torch.float32)
         return y.reshape(*lead, self.out_features).to(x.dtype)
+
+
+def _torch_tile_product(x2: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """x2 @ w with torch's BLAS (torch.set_num_threads governs it, not numpy's own thread pool)."""
+    out[...] = torch.matmul(torch.from_numpy(x2), torch.from_numpy(w)).numpy()
 
 
 def dequantize_torch(layer: Q35Linear) -> torch.Tensor:

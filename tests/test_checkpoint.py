@@ -105,7 +105,7 @@ def test_unsupported_architecture_is_one_clear_error():
     cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50)
     gpt2 = transformers.AutoModelForCausalLM.from_config(cfg)
     with pytest.raises(ValueError, match=r"unsupported architecture 'gpt2'.*llama, mistral, qwen2"):
-        models.quantize_model(gpt2, q35.QuantConfig(importance=False, scale_format="f16"))
+        models.quantize_model(gpt2, q35.QuantConfig(importance=False, permute=False, scale_format="f16"))
 
 
 def test_quantize_model_is_atomic():
@@ -137,8 +137,8 @@ def test_cli_quantize_on_a_local_model(tmp_path):
     from q35 import cli
 
     out = tmp_path / "out"
-    assert cli.main(["quantize", str(out), "--model", str(src), "--group-size", "32", "--scale-format", "f16",
-                     "--no-importance"]) == 0
+    assert cli.main(["quantize", str(out), "--model", str(src), "--method", "search", "--group-size", "32",
+                     "--scale-format", "f16", "--no-importance"]) == 0
     qc = json.loads((out / "config.json").read_text())["quantization_config"]
     assert qc["config"]["group_size"] == 32 and qc["config"]["scale_format"] == "f16"
     assert {s["group_size"] for s in qc["layers"].values()} == {32}

@@ -121,13 +121,14 @@ def test_benchmark_labels_q35_with_its_all_in_bits():
     from q35.config import DEFAULT_CONFIG
 
     # SmolLM2-135M block linears: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576, down 576x1536; the deployed
-    # configuration (compact scales): 7 bytes per 16 weights + a 2-byte row scale + 10-bit group codes per row
-    assert DEFAULT_CONFIG.scale_format == "compact" and not DEFAULT_CONFIG.permute
+    # configuration (compact scales, permuted): 7 bytes per 16 weights + a 2-byte row scale + 10-bit group codes
+    # per row + a 2-byte permutation entry per column
+    assert DEFAULT_CONFIG.scale_format == "compact" and DEFAULT_CONFIG.permute
     g = DEFAULT_CONFIG.group_size
     shapes = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
-    by_hand = 8 * sum(n * (7 * k // 16) + 2 * n + n * math.ceil(10 * math.ceil(k / g) / 8) for n, k in shapes) \
-        / sum(n * k for n, k in shapes)
+    by_hand = 8 * sum(n * (7 * k // 16) + 2 * n + n * math.ceil(10 * math.ceil(k / g) / 8) + 2 * k
+                      for n, k in shapes) / sum(n * k for n, k in shapes)
     assert bits_per_weight("q35", "smollm2-135m") == pytest.approx(by_hand, rel=1e-12)
     assert 3.5 < by_hand <= 3.6
-    assert labelled("q35", "smollm2-135m") == f"q35 compact g{g} ({by_hand:.3g} bpw)"
+    assert labelled("q35", "smollm2-135m") == f"q35 compact g{g} +perm ({by_hand:.3g} bpw)"
     assert bits_per_weight("fp32", "synthetic-7b-width") == 32
