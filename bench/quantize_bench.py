@@ -5,9 +5,9 @@
 Methods (weights ~ 0.02·N(0, 1), seed 0; importance = a random positive vector, the speed does not depend on its
 values; ggml's imatrix is the same vector, as llama-quantize passes the mean squared activation per column):
 
-* q35 f16 min-max (SPEC §3, group 128, serial kernel), q35 compact + importance (SPEC §8, group 192: the deployed
-  mode; OpenMP over rows), q35 GPTQ (SPEC §9, compact g192, a Hessian from random activations) when
-  ``q35.quantize_gptq`` exists in this checkout;
+* q35 f16 min-max (SPEC §3, group 128, serial kernel), q35 compact + importance (SPEC §8, group 192; OpenMP over
+  rows), q35 GPTQ in the deployed configuration (SPEC §9, `q35.config.DEFAULT_CONFIG`: compact g224, the
+  importance permutation, lane_act order; a Hessian from random activations; OpenMP over rows);
 * ggml ``ggml_quantize_chunk`` Q3_K and Q4_K with and without the imatrix, Q4_0 (serial: llama-quantize gets its
   threads by splitting rows over threads; the per-thread figure is what one of them does); rows whose length is
   not a multiple of 256 have no Q3_K/Q4_K (llama.cpp falls back to another type there): those rows are skipped;
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import os
 import sys
 from dataclasses import dataclass
@@ -88,33 +87,14 @@ def q35_quantizers(w: np.ndarray, imp: np.ndarray, all_threads: int) -> tuple[li
     for nt in dict.fromkeys((1, all_threads)):
         out.append(Quantizer("q35 compact+importance g192", nt, _q35_call(
             lambda: q35.quantize(w, 192, scale_format="compact", importance=imp), nt, all_threads), dec))
-    gptq = _gptq_function()
-    if gptq is None:
-        notes.append("q35 GPTQ: `q35.quantize_gptq` is not in this checkout (being added on another branch): "
-                     "not timed.")
-        return out, notes
+    from q35.config import DEFAULT_CONFIG as cfg
     x = np.random.default_rng(1).standard_normal((4 * w.shape[1], w.shape[1]))
     h = x.T @ x / x.shape[0]
-    takes_threads = "threads" in inspect.signature(gptq).parameters
     for nt in dict.fromkeys((1, all_threads)):
-        kw = {"threads": nt} if takes_threads else {}
-        out.append(Quantizer("q35 GPTQ compact g192", nt, _q35_call(
-            lambda kw=kw: gptq(w, h, 192, scale_format="compact", **kw), nt, all_threads), dec))
+        out.append(Quantizer(f"q35 GPTQ compact g{cfg.group_size} +perm (deployed)", nt, _q35_call(
+            lambda nt=nt: q35.quantize_gptq(w, h, cfg.group_size, scale_format=cfg.scale_format, permute=cfg.permute,
+                                            threads=nt, **cfg.gptq), nt, all_threads), dec))
     return out, notes
-
-
-def _gptq_function():
-    import q35
-
-    try:
-        return getattr(q35, "quantize_gptq")
-    except AttributeError:
-        pass
-    try:
-        from q35.gptq import quantize_gptq
-    except ImportError:
-        return None
-    return quantize_gptq
 
 
 def ggml_quantizers(w: np.ndarray, imp: np.ndarray) -> tuple[list[Quantizer], list[str]]:

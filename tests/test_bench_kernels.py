@@ -152,7 +152,7 @@ def test_quantize_bench_rows_on_a_tiny_shape():
         assert {"shape", "method", "threads", "median_s", "mweights_per_s", "mweights_per_s_per_thread",
                 "rel_rmse"} <= set(r)
         assert 0 < r["rel_rmse"] < qb.MAX_REL_RMSE and r["mweights_per_s"] > 0
-    assert "q35 GPTQ compact g192" in methods or any("GPTQ" in n for n in res["notes"])
+    assert "q35 GPTQ compact g224 +perm (deployed)" in methods
 
 
 def test_quantize_bench_refuses_a_broken_quantizer():
@@ -177,20 +177,21 @@ def test_one_cpu_pins_the_calling_thread_and_restores():
     assert os.sched_getaffinity(0) == before
 
 
-def test_quantize_bench_times_gptq_when_the_library_has_it(monkeypatch):
+def test_quantize_bench_times_gptq_in_the_deployed_configuration(monkeypatch):
     import q35
     from bench import quantize_bench as qb
+    from q35.config import DEFAULT_CONFIG as cfg
 
     seen = []
 
-    def fake_gptq(weight, hessian, group_size, *, scale_format="compact", threads=None):
-        seen.append((hessian.shape, group_size, scale_format, threads))
+    def fake_gptq(weight, hessian, group_size, *, scale_format, permute, threads, **gptq_options):
+        seen.append((hessian.shape, group_size, scale_format, permute, threads, gptq_options))
         return q35.quantize(weight, group_size, scale_format=scale_format)
 
-    monkeypatch.setattr(q35, "quantize_gptq", fake_gptq, raising=False)
-    w = np.random.default_rng(0).standard_normal((8, 384), dtype=np.float32)
-    qs, notes = qb.q35_quantizers(w, np.ones(384, np.float32), 2)
-    gptq = [q for q in qs if q.name == "q35 GPTQ compact g192"]
+    monkeypatch.setattr(q35, "quantize_gptq", fake_gptq)
+    w = np.random.default_rng(0).standard_normal((8, 448), dtype=np.float32)
+    qs, notes = qb.q35_quantizers(w, np.ones(448, np.float32), 2)
+    gptq = [q for q in qs if "GPTQ" in q.name]
     assert [q.threads for q in gptq] == [1, 2] and not notes
     qb.check(gptq, w)
-    assert seen == [((384, 384), 192, "compact", 1), ((384, 384), 192, "compact", 2)]
+    assert seen == [((448, 448), cfg.group_size, cfg.scale_format, cfg.permute, nt, cfg.gptq) for nt in (1, 2)]

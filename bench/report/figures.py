@@ -30,18 +30,12 @@ def add_footer(fig, text: str, fontsize: float = 5.5) -> None:
 
 
 # adjustText settings tried in turn until no two labels overlap: gentle first (labels stay near their points)
+_PLACEMENT_ITERATIONS = 300
 _PLACEMENT_ATTEMPTS = ({"expand": (1.1, 1.3)},
                        {"expand": (1.2, 1.5), "force_text": (0.3, 0.6), "max_move": None},
-                       {"expand": (1.3, 1.8), "force_text": (0.6, 1.2), "force_static": (0.3, 0.6), "max_move": None})
-
-
-def _overlapping(ax, texts) -> bool:
-    import itertools
-
-    ax.figure.canvas.draw()
-    r = ax.figure.canvas.get_renderer()
-    boxes = [t.get_window_extent(r) for t in texts]
-    return any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+                       {"expand": (1.3, 1.8), "force_text": (0.6, 1.2), "force_static": (0.3, 0.6), "max_move": None},
+                       {"expand": (1.5, 2.2), "force_text": (0.8, 1.6), "force_static": (1.0, 2.0),
+                        "force_pull": (0.002, 0.002), "max_move": None})
 
 
 def _leader(ax, text, x: float, y: float, min_px: float) -> None:
@@ -63,22 +57,76 @@ def place_labels(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[
                  colors: Sequence[str] | None = None, marker_area: float = 180) -> list:
     """Annotate points so that no two labels overlap and none covers a marker: adjustText moves them apart,
     repelled by the points and by an invisible marker of ``marker_area`` points^2 at each (room for ringed or
-    large markers), with stronger settings while labels still overlap; a thin leader joins a label that had to
-    move to its point. Call it after the axes' scales and limits are final."""
+    large markers), with stronger settings while any label is still illegible (`label_collisions`), keeping the
+    placement with the fewest problems; a thin leader joins a label that had to move to its point. Call it after
+    the axes' scales and limits are final."""
     from adjustText import adjust_text
 
+    merged: dict[tuple, list] = {}         # methods with identical values share one point and one label
+    for i, key in enumerate(zip(xs, ys)):
+        merged.setdefault(key, []).append(i)
+    xs, ys = [k[0] for k in merged], [k[1] for k in merged]
+    labels = [" = ".join(labels[i] for i in idx) for idx in merged.values()]
+    colors = [colors[idx[0]] for idx in merged.values()] if colors else None
     texts = [ax.text(x, y, lab, fontsize=fontsize, color=(colors[i] if colors else "black"))
              for i, (x, y, lab) in enumerate(zip(xs, ys, labels))]
     if not texts:
         return texts
     keep_clear = ax.scatter(xs, ys, s=marker_area, alpha=0)
+    best = None                           # (number of problems, label positions)
     for settings in _PLACEMENT_ATTEMPTS:
-        adjust_text(texts, x=list(xs), y=list(ys), objects=keep_clear, ax=ax, **settings)
-        if not _overlapping(ax, texts):
+        # a fixed iteration budget, not adjustText's default 1-second time limit: placement must not depend on load
+        adjust_text(texts, x=list(xs), y=list(ys), objects=keep_clear, ax=ax, iter_lim=_PLACEMENT_ITERATIONS,
+                    **settings)
+        problems = len(label_collisions(ax))  # overlaps, labels outside the axes, labels on a point
+        if best is None or problems < best[0]:
+            best = (problems, [t.get_position() for t in texts])
+        if not problems:
             break
+    for t, pos in zip(texts, best[1]):
+        t.set_position(pos)
+    if best[0]:
+        _nudge(ax, texts, xs, ys)
     for t, x, y in zip(texts, xs, ys):
         _leader(ax, t, x, y, min_px=fontsize)
     return texts
+
+
+def _nudge(ax, texts, xs, ys) -> None:
+    """Last resort after adjustText: move each label that still overlaps a label or covers a point to the nearest
+    free spot on rings around its own point (8 directions, growing radius), inside the axes."""
+    import numpy as np
+
+    ax.figure.canvas.draw()
+    r = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(r)
+    points = ax.transData.transform(np.concatenate([c.get_offsets() for c in ax.collections
+                                                    if len(c.get_offsets())]))
+    inv = ax.transData.inverted()
+
+    def clear(i, box):
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        on_point = any(box.x0 < px < box.x1 and box.y0 < py < box.y1 for px, py in points)
+        return inside and not on_point and not any(
+            box.overlaps(t.get_window_extent(r)) for j, t in enumerate(texts) if j != i)
+
+    for i, (t, x, y) in enumerate(zip(texts, xs, ys)):
+        if clear(i, t.get_window_extent(r)):
+            continue
+        px, py = ax.transData.transform((x, y))
+        w, placed = t.get_window_extent(r).width, t.get_position()
+        for radius in (8, 14, 20, 28, 38, 50, 65, 80):
+            for ang in np.radians([0, 45, 315, 90, 270, 135, 225, 180]):
+                # anchor the label's left edge (right of the point) or its right edge (left of it)
+                ox = radius * np.cos(ang) - (w if np.cos(ang) < -1e-9 else 0)
+                t.set_position(tuple(inv.transform((px + ox, py + radius * np.sin(ang)))))
+                if clear(i, t.get_window_extent(r)):
+                    break
+            else:
+                continue
+            break
+        else:
+            t.set_position(placed)                  # nothing free: keep adjustText's placement
 
 
 def label_collisions(ax, margin_px: float = 1.0) -> list[str]:
