@@ -83,7 +83,7 @@ contains
         scales(j, row) = real(s, real32)   ! exact: s and z are binary16 values
         zeros(j, row) = real(z, real32)
       end do
-      call pack_row(codes, packed(:, row))
+      call pack_row_codes(codes, packed(:, row))
     end do
   end subroutine q35_quantize
 
@@ -149,7 +149,7 @@ contains
       group_codes(j) = best_sc + best_zp * 64
     end do
     row_scale = real(d, real32)   ! exact: d is a binary16 value
-    call pack_row(codes, packed)
+    call pack_row_codes(codes, packed)
   end subroutine compact_row
 
   ! The candidate grids of one group in pyref's order (sc ascending, then zp ascending) and the first with the
@@ -231,25 +231,6 @@ contains
     end if
   end function lane_code
 
-  pure subroutine pack_row(codes, bytes)
-    integer(int32), intent(in) :: codes(:)
-    integer(int8), intent(out) :: bytes(:)
-    integer(int32) :: padded(weights_per_block), pairs(pairs_per_block)
-    integer(int32) :: b, i, c0, k
-    k = size(codes)
-    do b = 0, size(bytes) / block_bytes - 1
-      padded = 0
-      c0 = b * weights_per_block
-      do i = 1, min(weights_per_block, k - c0)
-        padded(i) = codes(c0 + i)
-      end do
-      do i = 1, pairs_per_block
-        pairs(i) = encode_pair(padded(2 * i - 1), padded(2 * i))
-      end do
-      call pack_block(pairs, bytes(b * block_bytes + 1:(b + 1) * block_bytes))
-    end do
-  end subroutine pack_row
-
   ! Per-weight codes (even columns 0..15, odd 0..7) -> payload.
   subroutine q35_pack(codes, p, packed, info, k, n)
     integer(int32), intent(in) :: k, n, p
@@ -269,7 +250,7 @@ contains
     end do
     info = 0
     do row = 1, n
-      call pack_row(codes(:, row), packed(:, row))
+      call pack_row_codes(codes(:, row), packed(:, row))
     end do
   end subroutine q35_pack
 
