@@ -145,7 +145,8 @@ class Q35Linear(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------------------------
     def _state_key(self):
-        return tuple((t.data_ptr(), t._version, t.device) for t in self.buffers(recurse=False))
+        # read self._buffers directly: Module.buffers() walks named_members on every call (a cost per token)
+        return tuple((t.data_ptr(), t._version, t.device) for t in self._buffers.values() if t is not None)
 
     def kernel_weights(self):
         """The weight validated and in the kernels' layout, recomputed only when a buffer changed."""
