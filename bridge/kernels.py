@@ -178,10 +178,12 @@ def float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1, tile_produc
     return y
 
 
-def float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1) -> np.ndarray:
+def float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1, amax: float | None = None) -> np.ndarray:
     """The fused float kernel on nt threads (same x2 contract as float_tiled_blas); x beyond 2**100 in magnitude is
-    scaled by a power of two first so that binary32 group sums cannot overflow."""
-    amax = float(np.max(np.abs(x2))) if x2.size else 0.0
+    scaled by a power of two first so that binary32 group sums cannot overflow. amax: max |x2| when the caller
+    already has it."""
+    if amax is None:
+        amax = float(np.max(np.abs(x2))) if x2.size else 0.0
     if amax > _FLOAT_SAFE_ABS:
         e = int(np.frexp(amax)[1]) - 64
         y = float_fused(np.ldexp(x2, -e).astype(np.float32), kw, nt)
@@ -217,10 +219,12 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
         y, info = ext.q35_gemm_a8(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, check_a8_block(a8_block), nt)
         check_info(info, "q35_gemm_a8")
         y = np.ascontiguousarray(y.T)
-    elif not np.isfinite(x2).all():
-        raise ValueError("matmul_kernel: x contains NaN/Inf")
-    elif x2.shape[0] >= BLAS_MIN_BATCH:
-        y = float_tiled_blas(x2, kw, nt, tile_product)
     else:
-        y = float_fused(x2, kw, nt)
+        amax = float(np.max(np.abs(x2)))       # one pass over x: NaN/Inf check and the fused kernel's scaling
+        if not np.isfinite(amax):
+            raise ValueError("matmul_kernel: x contains NaN/Inf")
+        if x2.shape[0] >= BLAS_MIN_BATCH:
+            y = float_tiled_blas(x2, kw, nt, tile_product)
+        else:
+            y = float_fused(x2, kw, nt, amax)
     return y[0] if xa.ndim == 1 else y
