@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import resource
 import sys
 import time
 from pathlib import Path
@@ -124,6 +125,9 @@ def _quantize(a, config) -> int:
           f"({summary['weights']:,} weights) quantized in {t2 - t1:.1f} s (calibration included)")
     print(f"block linears: {summary['bits_per_weight']:.4f} all-in bits per weight")
     print(f"wrote {out}/ ({size:,} bytes) in {t3 - t2:.1f} s")
+    # ru_maxrss is in KiB on Linux: the peak a user must provision for
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"total {t3 - t0:.1f} s, peak resident memory {peak:,.0f} MiB")
     return 0
 
 
