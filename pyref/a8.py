@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-from ..format import DEFAULT_A8_BLOCK, MAX_A8_BLOCK, WEIGHTS_PER_BLOCK, QTensor
-from ..validate import check_a8_block, check_qtensor, check_x
+from q35.format import DEFAULT_A8_BLOCK, MAX_A8_BLOCK, WEIGHTS_PER_BLOCK, QTensor
+from q35.format.checks import check_a8_block, check_qtensor, check_x
+
 from .core import lattice_code, unpack_row
 
 A8_MAX = 127     # activation codes lie in [-127, 127]

@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 
-from ..format import *  # noqa: F401,F403 - the reference speaks the format's vocabulary (constants, sizes)
-from ..format import (BITS_EVEN, BLOCK_BYTES, DEFAULT_GROUP_SIZE, GROUP_CODE_BITS, HI3, HI4, LO3, LO4, MIN_SCALE,
-                      PAIR_BITS, PAIRS_PER_BLOCK, SC_MAX, WEIGHTS_PER_BLOCK, ZP_MAX, QTensor, expand_compact,
-                      group_code_bytes_per_row, payload_bytes_per_row, unpermute_columns)
-from ..validate import check_codes, check_packed, check_qtensor, check_x, prepare_quantize
+from q35.format import *  # noqa: F401,F403 - the reference speaks the format's vocabulary (constants, sizes)
+from q35.format import (BITS_EVEN, BLOCK_BYTES, DEFAULT_GROUP_SIZE, GROUP_CODE_BITS, HI3, HI4, LO3, LO4, MIN_SCALE,
+                        PAIR_BITS, PAIRS_PER_BLOCK, SC_MAX, WEIGHTS_PER_BLOCK, ZP_MAX, QTensor,
+                        group_code_bytes_per_row, payload_bytes_per_row, unpermute_columns)
+from q35.format.checks import check_codes, check_packed, check_qtensor, check_x, prepare_quantize
 
 
 # --- binary16 rounding (SPEC §3) ----------------------------------------------------------------------------
@@ -215,14 +215,20 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
         rows.append(pack_row(codes))
         params.append(row_params)
         row_scales.append(d)
-    packed = np.array(rows, dtype=np.uint8).reshape(n_rows, payload_bytes_per_row(k))
-    if scale_format == "f16":
+    return assemble_qtensor(rows, params, row_scales, k, g, scale_format == "compact", perm)
+
+
+def assemble_qtensor(rows: list[list[int]], params: list, row_scales: list, k: int, g: int, compact: bool,
+                     perm) -> QTensor:
+    """A QTensor from per-row results: packed rows, each row's (scale, zero) pairs ("f16") or group codes
+    ("compact") and its row scale d (compact only)."""
+    packed = np.array(rows, dtype=np.uint8).reshape(len(rows), payload_bytes_per_row(k))
+    if not compact:
         par = np.array(params, dtype=np.float64)
-        return QTensor(packed, par[..., 0].astype(np.float16), par[..., 1].astype(np.float16), (n_rows, k), g,
-                       perm=perm)
-    rs, gc = np.array(row_scales, dtype=np.float16), np.array(params, dtype=np.uint16)
-    scales, zeros = expand_compact(rs, gc)
-    return QTensor(packed, scales, zeros, (n_rows, k), g, "compact", rs, gc, perm)
+        return QTensor.from_stored(packed, (len(rows), k), g, scales=par[..., 0].astype(np.float16),
+                                   zeros=par[..., 1].astype(np.float16), perm=perm)
+    return QTensor.from_stored(packed, (len(rows), k), g, row_scales=np.array(row_scales, dtype=np.float16),
+                               group_codes=np.array(params, dtype=np.uint16), perm=perm)
 
 
 def dequantize_rows(qt: QTensor) -> list[list[float]]:

@@ -10,10 +10,12 @@ import math
 
 import numpy as np
 
-from ..format import DEFAULT_GROUP_SIZE, F16_MAX, QTensor, expand_compact, payload_bytes_per_row
-from ..hessian import DEFAULT_DAMP, prepare_gptq
-from .core import (compact_row_scale, dequantize_value, encode_group_code, group_params, pack_row, quantize_value,
-                   search_group)
+from q35.format import DEFAULT_GROUP_SIZE, F16_MAX, QTensor
+from q35.format.gptq_inputs import DEFAULT_DAMP, prepare_gptq
+from q35.format.integers import check_positive_int
+
+from .core import (assemble_qtensor, compact_row_scale, dequantize_value, encode_group_code, group_params, pack_row,
+                   quantize_value, search_group)
 
 __all__ = ["quantize_gptq", "cholesky_lower", "lower_inverse", "inverse_upper_factor", "NotPositiveDefinite"]
 
@@ -113,8 +115,6 @@ def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, 
     """SPEC §9: quantize W[N, K] column by column in `order`, propagating each rounding error to the columns not
     yet quantized through the upper Cholesky factor of the damped inverse Hessian. block_size and threads only
     mirror the fast path's signature (they never change the result)."""
-    from ..hessian import check_positive_int
-
     check_positive_int(block_size, "block_size")
     check_positive_int(threads, "threads", allow_none=True)
     inp = prepare_gptq(weight, hessian, group_size, scale_format, importance, permute, order, damp)
@@ -135,11 +135,4 @@ def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, 
         rows.append(pack_row(codes))
         params.append(par)
         row_scales.append(d)
-    packed = np.array(rows, dtype=np.uint8).reshape(n_rows, payload_bytes_per_row(k))
-    if not compact:
-        par = np.array(params, dtype=np.float64)
-        return QTensor(packed, par[..., 0].astype(np.float16), par[..., 1].astype(np.float16), (n_rows, k), g,
-                       perm=inp.perm)
-    rs, gc = np.array(row_scales, dtype=np.float16), np.array(params, dtype=np.uint16)
-    scales, zeros = expand_compact(rs, gc)
-    return QTensor(packed, scales, zeros, (n_rows, k), g, "compact", rs, gc, inp.perm)
+    return assemble_qtensor(rows, params, row_scales, k, g, compact, inp.perm)

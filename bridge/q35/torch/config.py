@@ -11,21 +11,25 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from . import format as fmt
-from .validate import check_group_size
+from .. import format as fmt
+from ..format.integers import check_group_size
 
 __all__ = ["QuantConfig", "DEFAULT_CONFIG", "METHODS"]
 
-METHODS = ("search", "gptq")
+# how each group's grid is chosen: "minmax" (SPEC §3, binary16 scale and zero from the group's range), "search"
+# (SPEC §8, compact grids chosen by an importance-weighted error search), "gptq" (SPEC §9, either grid with error
+# compensation)
+METHODS = ("minmax", "search", "gptq")
+_GRID_OF = {"minmax": "f16", "search": "compact"}
 
 
 @dataclass(frozen=True)
 class QuantConfig:
     """One q35 configuration for every block linear.
 
-    method "search": SPEC §3 (scale_format "f16", min-max) or §8 (scale_format "compact": error-minimising search,
-    weighted by each input channel's mean squared activation when ``importance``); "gptq": SPEC §9 error
-    compensation with per-layer Hessians. ``permute`` stores a permutation that puts the most important channels on
+    method "minmax": SPEC §3 (scale_format "f16": each group's range gives its binary16 scale and zero); "search":
+    SPEC §8 (scale_format "compact": error-minimising search, weighted by each input channel's mean squared
+    activation when ``importance``); "gptq": SPEC §9 error compensation with per-layer Hessians, on either grid. ``permute`` stores a permutation that puts the most important channels on
     the 4-bit lanes (SPEC §8). Calibration runs on ``calib_windows_per_doc`` windows of each calibration text.
     """
     method: str = "gptq"
@@ -50,6 +54,9 @@ class QuantConfig:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.scale_format not in fmt.SCALE_FORMATS:
             raise ValueError(f"scale_format must be one of {fmt.SCALE_FORMATS}, got {self.scale_format!r}")
+        if _GRID_OF.get(self.method, self.scale_format) != self.scale_format:
+            raise ValueError(f"method {self.method!r} works on scale_format {_GRID_OF[self.method]!r}, got "
+                             f"{self.scale_format!r} (min-max: 'f16'; search: 'compact'; gptq: either)")
         if self.permute and not self.importance:
             raise ValueError("permute=True orders channels by importance: it needs importance=True (SPEC §8)")
         if self.importance and self.scale_format == "f16" and not self.permute:
@@ -69,6 +76,9 @@ class QuantConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown q35 configuration fields {sorted(unknown)}")
+        d = dict(d)
+        if d.get("method") == "search" and d.get("scale_format", cls.scale_format) == "f16":
+            d["method"] = "minmax"        # q35 0.2 called the min-max mode "search"; its checkpoints still load
         return cls(**d)
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from .checkpoint import QUANT_METHOD, check_layer_spec, tensor_digest
 from .models import block_linears, q35_layers, restore_nonpersistent_buffers
-from .nn import Q35Linear
+from .layer import Q35Linear
 
 __all__ = ["Q35QuantizationConfig", "Q35HfQuantizer", "register"]
 

@@ -8,32 +8,22 @@ permutation): every kernel runs it unchanged. Bit for bit the same as `q35.refer
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from .format import DEFAULT_GROUP_SIZE, QTensor, expand_compact, payload_bytes_per_row
-from .hessian import DEFAULT_DAMP, ORDERS, check_positive_int, prepare_gptq
-from .kernels import ext
+from ..format import DEFAULT_GROUP_SIZE, QTensor, payload_bytes_per_row
+from ..format.gptq_inputs import DEFAULT_DAMP, ORDERS, prepare_gptq
+from ..format.integers import check_positive_int
+from .codec import binary16_exact
+from .extension import check_status, ext, thread_count
 
 __all__ = ["quantize_gptq", "ORDERS", "DEFAULT_DAMP"]
 
-_ERRORS = {
-    1: "inconsistent sizes reached the kernel (validation bug)",
-    2: "non-finite or out-of-range input reached the kernel (validation bug)",
-    3: "hessian: not positive definite after damping (damp={damp}); raise damp",
-    4: "hessian: error propagation overflowed (the Hessian is too ill-conditioned); raise damp (damp={damp})",
-}
-
 
 def _check(info: int, damp: float) -> None:
-    if info:
-        msg = _ERRORS.get(info, f"unknown status {info}").format(damp=damp)
-        raise (ValueError if info in (3, 4) else RuntimeError)(msg)
-
-
-def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    try:
+        check_status(info, "quantize_gptq")
+    except ValueError as exc:              # the Hessian's codes: say which damping failed
+        raise ValueError(f"{exc} (damp={damp})") from None
 
 
 def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_format: str = "compact",
@@ -50,7 +40,7 @@ def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, 
     stored columns. damp: added to the diagonal as a fraction of its mean. block_size (rows per work unit) and threads
     (default: the usable CPUs; effective when the extension is built with OpenMP) never change the result."""
     bs = check_positive_int(block_size, "block_size")
-    nt = check_positive_int(threads, "threads", allow_none=True) or default_threads()
+    nt = thread_count(threads)
     inp = prepare_gptq(weight, hessian, group_size, scale_format, importance, permute, order, damp)
     ut, info = ext.q35_gptq_factor(inp.hessian.T)
     _check(info, damp)
@@ -63,14 +53,7 @@ def quantize_gptq(weight, hessian, group_size: int | None = DEFAULT_GROUP_SIZE, 
     _check(info, damp)
     packed = np.ascontiguousarray(packed.T).view(np.uint8)
     if scale_format == "f16":
-        return QTensor(packed, _f16(scales.T), _f16(zeros.T), (n_rows, k), g, perm=inp.perm)
-    rs, gc = _f16(row_scales), np.ascontiguousarray(group_codes.T).astype(np.uint16)
-    scales, zeros = expand_compact(rs, gc)
-    return QTensor(packed, scales, zeros, (n_rows, k), g, "compact", rs, gc, inp.perm)
-
-
-def _f16(a: np.ndarray) -> np.ndarray:
-    h = np.ascontiguousarray(a).astype(np.float16)
-    if not np.array_equal(h.astype(np.float32), a):
-        raise RuntimeError("q35_gptq_quantize returned parameters that are not binary16 values (kernel bug)")
-    return h
+        return QTensor.from_stored(packed, (n_rows, k), g, scales=binary16_exact(scales.T, "scales"),
+                                   zeros=binary16_exact(zeros.T, "zeros"), perm=inp.perm)
+    return QTensor.from_stored(packed, (n_rows, k), g, row_scales=binary16_exact(row_scales, "row scales"),
+                               group_codes=np.ascontiguousarray(group_codes.T).astype(np.uint16), perm=inp.perm)

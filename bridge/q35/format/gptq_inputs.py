@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .format import effective_group_size, importance_permutation
-from .validate import (_as_array, _first_bad, check_group_size, check_importance, check_mode_flags, check_scale_format,
+from .qtensor import importance_permutation
+from .sizes import effective_group_size
+from .checks import (_as_array, _first_bad, check_group_size, check_importance, check_mode_flags, check_scale_format,
                        check_weight)
 
 ORDERS = ("natural", "act", "lane_act", "odd_first", "odd_first_act", "even_first")
@@ -122,11 +123,3 @@ def prepare_gptq(weight, hessian, group_size, scale_format, importance, permute,
     hd = damped_hessian(h, dmp)
     a = np.ascontiguousarray(hd[np.ix_(pi, pi)])
     return GptqInputs(w, g, imp, perm, pi, a)
-
-
-def check_positive_int(value, name: str, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
-    return int(value)

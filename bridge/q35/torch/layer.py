@@ -15,7 +15,7 @@ report:
 The binary16 buffers are part of the format: ``model.to(torch.bfloat16)`` / ``.half()`` / ``.float()`` move them
 between devices but never change their dtype (see :meth:`Q35Linear._apply`).
 
-Forward: on CPU the fused Fortran kernel (:func:`q35.kernels.matmul_kernel`) on weights validated and laid out
+Forward: on CPU the fused Fortran kernel (:func:`q35.fast.matmul_kernel`) on weights validated and laid out
 once (:meth:`Q35Linear.kernel_weights`, recomputed only when a buffer changes); x is computed in float32 whatever
 its floating dtype and the result is returned in x's dtype. On other devices (CUDA) the payload is unpacked and
 dequantized with torch ops on the device ("unfused torch unpack", bit-identical to SPEC §5's dequantize) and
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fast
-from . import format as fmt
-from .kernels import kernel_weights, matmul_kernel
+from .. import fast
+from .. import format as fmt
+from ..fast import kernel_weights, matmul_kernel
 
 __all__ = ["Q35Linear", "dequantize_torch", "FUSED_LABEL", "UNFUSED_LABEL"]
 
@@ -109,11 +109,11 @@ class Q35Linear(nn.Module):
         perm = cpu.get("perm")
         shape = (self.out_features, self.in_features)
         if self.scale_format == "f16":
-            return fmt.QTensor(cpu["weight"], cpu["scales"], cpu["zeros"], shape, self.group_size, perm=perm)
+            return fmt.QTensor.from_stored(cpu["weight"], shape, self.group_size, scales=cpu["scales"],
+                                           zeros=cpu["zeros"], perm=perm)
         codes = fmt.unpack_group_code_rows(cpu["group_codes"], fmt.num_groups(self.in_features, self.group_size))
-        scales, zeros = fmt.expand_compact(cpu["row_scales"], codes)
-        return fmt.QTensor(cpu["weight"], scales, zeros, shape, self.group_size, "compact", cpu["row_scales"],
-                           codes, perm)
+        return fmt.QTensor.from_stored(cpu["weight"], shape, self.group_size, row_scales=cpu["row_scales"],
+                                       group_codes=codes, perm=perm)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import (ACTIVATIONS, F16_MAX, MAX_A8_BLOCK, MAX_PERMUTED_COLUMNS, SCALE_FORMATS, WEIGHTS_PER_BLOCK,
-                     effective_group_size, importance_permutation, payload_bytes_per_row)
+from .constants import ACTIVATIONS, F16_MAX, MAX_A8_BLOCK, MAX_PERMUTED_COLUMNS, SCALE_FORMATS, WEIGHTS_PER_BLOCK
+from .integers import check_group_size, check_positive_int, is_int
+from .qtensor import importance_permutation
+from .sizes import effective_group_size, payload_bytes_per_row
+
+__all__ = ["check_weight", "check_group_size", "check_positive_int", "check_a8_block", "check_activations", "check_x",
+           "check_codes", "check_scale_format", "check_importance", "check_packed", "check_qtensor",
+           "check_mode_flags", "prepare_quantize"]
 
 _FLOAT_KINDS = "f"
 
@@ -58,25 +64,9 @@ def check_weight(weight) -> np.ndarray:
     return w
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def check_group_size(group_size) -> int | None:
-    if group_size is None or (isinstance(group_size, (int, np.integer)) and not isinstance(group_size, bool)
-                              and group_size == 0):
-        return None
-    if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)):
-        raise TypeError(f"group_size must be an int or None, got {type(group_size).__name__}")
-    if group_size < 0 or group_size % 16:
-        raise ValueError(f"group_size must be a positive multiple of 16 (or None/0 for one group per row), "
-                         f"got {group_size}")
-    return int(group_size)
-
-
 def check_a8_block(block) -> int:
     """SPEC §5.1: the activation block is a positive multiple of 16 columns, at most MAX_A8_BLOCK."""
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)):
+    if not is_int(block):
         raise TypeError(f"a8 block must be an int, got {type(block).__name__}")
     if block <= 0 or block % WEIGHTS_PER_BLOCK or block > MAX_A8_BLOCK:
         raise ValueError(f"a8 block must be a positive multiple of {WEIGHTS_PER_BLOCK} and at most {MAX_A8_BLOCK}, "
@@ -134,8 +124,7 @@ def check_importance(importance, in_features: int | None) -> np.ndarray:
 
 
 def check_packed(packed, n: int) -> np.ndarray:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive int (number of weights per row), got {n!r}")
+    n = check_positive_int(n, "n (weights per row)")
     arr = _as_array(packed, "packed")
     if isinstance(packed, (bytes, bytearray, memoryview)):
         arr = np.frombuffer(packed, dtype=np.uint8)
@@ -156,11 +145,15 @@ def check_qtensor(qt) -> None:
     for field in ("packed", "scales", "zeros", "shape", "group_size"):
         if not hasattr(qt, field):
             raise TypeError(f"not a QTensor: missing field {field!r}")
-    if not isinstance(qt.shape, (tuple, list)) or len(qt.shape) != 2 or not all(_is_int(v) and v > 0 for v in qt.shape):
+    if not isinstance(qt.shape, (tuple, list)) or len(qt.shape) != 2 or not all(is_int(v) and v > 0 for v in qt.shape):
         raise ValueError(f"QTensor.shape must be (N, K) with integers N, K >= 1, got {qt.shape!r}")
     n_rows, k = (int(v) for v in qt.shape)
     g = qt.group_size
-    if not _is_int(g) or g <= 0 or (g % 16 and g != k):
+    try:               # a stored group size is effective: never None/0
+        ok = is_int(g) and g > 0 and check_group_size(g, k) is not None
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"QTensor.group_size must be a positive multiple of 16 or equal to K={k}, got {g}")
     n_groups = -(-k // int(g))
     want = (n_rows, payload_bytes_per_row(k))

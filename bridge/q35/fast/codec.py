@@ -1,6 +1,6 @@
-"""The q35 API (SPEC.md) computed by the Fortran kernels: what `import q35` gives.
+"""Quantize, dequantize, matmul, pack and unpack (SPEC §3-§5, §8) computed by the Fortran kernels.
 
-Every input is validated by `q35.validate` (the rules of SPEC §7) before it reaches Fortran. The results are bit
+Every input is validated by `q35.format.checks` (the rules of SPEC §7) before it reaches Fortran. The results are bit
 for bit those of `q35.reference` (the equivalence suite checks it), except `matmul`, which is within SPEC §5's
 float32 bound.
 """
@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import (DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, expand_compact, num_groups, payload_bytes_per_row,
-                     unpermute_columns)
-from .kernels import check_info, default_threads, ext, kernel_weights, matmul_kernel, thread_count
-from .validate import check_codes, check_packed, check_x, prepare_quantize
+from ..format import DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, num_groups, payload_bytes_per_row, unpermute_columns
+from ..format.checks import check_codes, check_packed, check_x, prepare_quantize
+from .extension import check_status, default_threads, ext, thread_count
+from .matmul import kernel_weights, matmul_kernel
 
 __all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
 
 
-def _f16_exact(a: np.ndarray, what: str) -> np.ndarray:
-    h = a.astype(np.float16)
+def binary16_exact(a: np.ndarray, what: str) -> np.ndarray:
+    """A kernel's float32 output that must hold binary16 values (scales, zeros, row scales), as float16."""
+    h = np.ascontiguousarray(a).astype(np.float16)
     if not np.array_equal(h.astype(np.float32), a):
         raise RuntimeError(f"kernel returned {what} that are not binary16 values (kernel bug)")
     return h
@@ -32,15 +33,15 @@ def quantize(weight, group_size: int | None = DEFAULT_GROUP_SIZE, *, scale_forma
     gk = min(g, k)         # a group wider than the row is one group of K columns (keeps the int32 kernel args small)
     if scale_format == "f16":
         packed, scales, zeros, info = ext.q35_quantize(w.T, gk, ng, p)
-        check_info(info, "q35_quantize")
-        return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), _f16_exact(scales.T, "scales"),
-                       _f16_exact(zeros.T, "zeros"), (n_rows, k), g, perm=perm)
+        check_status(info, "q35_quantize")
+        return QTensor.from_stored(np.ascontiguousarray(packed.T).view(np.uint8), (n_rows, k), g,
+                                   scales=binary16_exact(scales.T, "scales"), zeros=binary16_exact(zeros.T, "zeros"),
+                                   perm=perm)
     packed, row_scales, group_codes, info = ext.q35_quantize_compact(w.T, imp, gk, ng, p, default_threads())
-    check_info(info, "q35_quantize_compact")
-    rs, gc = _f16_exact(row_scales, "row scales"), np.ascontiguousarray(group_codes.T).astype(np.uint16)
-    scales, zeros = expand_compact(rs, gc)
-    return QTensor(np.ascontiguousarray(packed.T).view(np.uint8), scales, zeros, (n_rows, k), g, "compact", rs, gc,
-                   perm)
+    check_status(info, "q35_quantize_compact")
+    return QTensor.from_stored(np.ascontiguousarray(packed.T).view(np.uint8), (n_rows, k), g,
+                               row_scales=binary16_exact(row_scales, "row scales"),
+                               group_codes=np.ascontiguousarray(group_codes.T).astype(np.uint16), perm=perm)
 
 
 def dequantize(qt: QTensor, *, threads: int | None = None) -> np.ndarray:
@@ -48,7 +49,7 @@ def dequantize(qt: QTensor, *, threads: int | None = None) -> np.ndarray:
     process may run on); the result does not depend on it."""
     kw = kernel_weights(qt)
     w, info = ext.q35_dequantize(kw.packed, kw.scales, kw.zeros, kw.shape[1], kw.group_size, thread_count(threads))
-    check_info(info, "q35_dequantize")
+    check_status(info, "q35_dequantize")
     return unpermute_columns(np.ascontiguousarray(w.T), qt.perm)
 
 
@@ -69,7 +70,7 @@ def pack_codes(codes) -> np.ndarray:
         return np.zeros(arr.shape[:-1] + (p,), dtype=np.uint8)
     rows = arr.reshape(-1, arr.shape[-1]).astype(np.int32)
     packed, info = ext.q35_pack(rows.T, p)
-    check_info(info, "q35_pack")
+    check_status(info, "q35_pack")
     return np.ascontiguousarray(packed.T).view(np.uint8).reshape(arr.shape[:-1] + (-1,))
 
 
@@ -80,5 +81,5 @@ def unpack_codes(packed, n: int) -> np.ndarray:
         return np.zeros(arr.shape[:-1] + (int(n),), dtype=np.uint8)
     rows = arr.reshape(-1, arr.shape[-1])
     codes, info = ext.q35_unpack(rows.view(np.int8).T, int(n))
-    check_info(info, "q35_unpack")
+    check_status(info, "q35_unpack")
     return np.ascontiguousarray(codes.T).astype(np.uint8).reshape(arr.shape[:-1] + (int(n),))

@@ -1,100 +1,19 @@
-"""The compiled Fortran kernels (`q35._q35f`, built by meson-python with f2py when the wheel is built) and the one
-place that knows their argument layout.
+"""The fused matmul kernels and the one place that knows the kernels' argument layout.
 
 Layout: Python's C-ordered arrays are handed to Fortran as transposed views (W[N, K] is w(k, n), packed[N, P] is
 packed(p, n), ...), never copied into the wrong order. :func:`kernel_weights` validates a QTensor once and keeps it
 in that layout; :func:`matmul_kernel` then runs the fused kernel with only the cheap checks on x, which is what
-`q35.matmul` does on every call and what the torch module does with its cached weights.
+`q35.matmul` does on every call and what the torch layer does with its cached weights.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from . import format as fmt
-from .validate import check_a8_block, check_activations, check_qtensor
-
-# Developer hook: the run-time-checked build (-fcheck=all, tests/fortran_build.py) is loaded from this path.
-EXTENSION_ENV = "Q35_KERNEL_EXTENSION"
-
-
-def _cpu_flags() -> set[str] | None:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None                         # not Linux: trust the build
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return None
-
-
-def _check_cpu() -> None:
-    """Refuse, with one clear line, a wheel built for instructions this CPU lacks (instead of SIGILL later)."""
-    from . import _build_info
-    flags = _cpu_flags()
-    missing = sorted(set(_build_info.REQUIRED_CPU_FLAGS) - flags) if flags is not None else []
-    if missing:
-        raise ImportError(f"q35 was built for {_build_info.CPU_BASELINE} but this CPU lacks {', '.join(missing)}: "
-                          "reinstall with `pip install q35 --no-binary q35 -Csetup-args=-Dcpu_baseline=generic`")
-
-
-def _load():
-    path = os.environ.get(EXTENSION_ENV)
-    if path:
-        spec = importlib.util.spec_from_file_location("_q35f", path)
-        if spec is None:
-            raise ImportError(f"{EXTENSION_ENV}={path} is not a loadable extension module")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    _check_cpu()
-    return importlib.import_module(f"{__package__}._q35f")
-
-
-class _Routines:
-    """The wrapped routines of every Fortran module (q35_kernels, q35_matmul, q35_gptq, ...), under one namespace."""
-
-    def __init__(self, mod):
-        for module in (getattr(mod, m) for m in dir(mod) if m.startswith("q35_")):
-            for name in dir(module):
-                if name.startswith("q35_"):
-                    setattr(self, name, getattr(module, name))
-
-
-_module = _load()
-ext = _Routines(_module)
-LOADED_FROM = _module.__file__      # which build is running (the tests check the fcheck run uses its variant)
-
-_CONSTANT_NAMES = ["LO4", "HI4", "LO3", "HI3", "PAIR_BITS", "PAIRS_PER_BLOCK", "BLOCK_BYTES", "WEIGHTS_PER_BLOCK"]
-
-
-def kernel_constants() -> dict[str, int]:
-    """The format constants compiled into the Fortran kernels."""
-    return dict(zip(_CONSTANT_NAMES, (int(v) for v in ext.q35_constants())))
-
-
-_mismatch = {n: v for n, v in kernel_constants().items() if getattr(fmt, n) != v}
-if _mismatch:  # a kernel built from other sources than the format describes: refuse to run it
-    raise ImportError(f"Fortran kernel constants disagree with q35.format: {_mismatch}")
-
-
-def check_info(info: int, kernel: str) -> None:
-    """Turn a kernel's status code into the error the caller sees."""
-    if info == 1:
-        raise ValueError(f"{kernel}: inconsistent sizes reached the kernel (validation bug)")
-    if info == 2:
-        raise ValueError(f"{kernel}: x or the weights contain NaN/Inf or an out-of-range value")
-    if info == 3:
-        raise RuntimeError(f"{kernel}: this processor does not store integers little-endian, which the A8 kernel "
-                           "assumes; use activations='float'")
-    if info != 0:
-        raise RuntimeError(f"{kernel}: unknown status {info}")
+from .. import format as fmt
+from ..format.checks import check_a8_block, check_activations, check_qtensor
+from .extension import check_status, ext, thread_count
 
 
 class KernelWeights(NamedTuple):
@@ -118,23 +37,6 @@ def kernel_weights(qt: fmt.QTensor) -> KernelWeights:
                          min(int(qt.group_size), shape[1]), perm)
 
 
-def default_threads() -> int:
-    """The CPUs this process may run on (its affinity mask), the kernels' default thread count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def thread_count(threads: int | None) -> int:
-    """A kernel's thread-count argument: `threads` checked, None -> default_threads()."""
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive int or None (all usable CPUs), got {threads!r}")
-    return int(threads)
-
-
 # Batches of at least this many rows take the float path as dequantize-a-row-tile-then-BLAS (TILE_ROWS rows at a
 # time, so the float32 tile stays cache-resident) instead of the fused kernel, whose cost grows with every row of x
 # while the tiles' dequantization is paid once per call. Measured (one thread, interleaved medians,
@@ -153,7 +55,7 @@ def quantize_activations(x: np.ndarray, block: int = fmt.DEFAULT_A8_BLOCK) -> tu
     x2 = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])
     nab = -(-x2.shape[1] // block)
     q, dx, info = ext.q35_quantize_a8(x2.T, block, nab)
-    check_info(info, "q35_quantize_a8")
+    check_status(info, "q35_quantize_a8")
     return np.ascontiguousarray(q.T).reshape(x.shape), np.ascontiguousarray(dx.T).reshape(x.shape[:-1] + (nab,))
 
 
@@ -173,7 +75,7 @@ def float_tiled_blas(x2: np.ndarray, kw: KernelWeights, nt: int = 1, tile_produc
         n1 = min(n, n0 + TILE_ROWS)
         w, info = ext.q35_dequantize(kw.packed[:, n0:n1], kw.scales[:, n0:n1], kw.zeros[:, n0:n1], k, kw.group_size,
                                      nt)
-        check_info(info, "q35_dequantize")
+        check_status(info, "q35_dequantize")
         product(x2, w, y[:, n0:n1])
     return y
 
@@ -190,7 +92,7 @@ def float_fused(x2: np.ndarray, kw: KernelWeights, nt: int = 1, amax: float | No
         with np.errstate(over="ignore"):
             return np.ldexp(y.astype(np.float64), e).astype(np.float32)
     y, info = ext.q35_gemm(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, nt)
-    check_info(info, "q35_gemm")
+    check_status(info, "q35_gemm")
     return np.ascontiguousarray(y.T)
 
 
@@ -217,7 +119,7 @@ def matmul_kernel(xa: np.ndarray, kw: KernelWeights, *, activations: str = "floa
     x2 = xa.reshape(-1, kw.shape[1])
     if activations == "a8":
         y, info = ext.q35_gemm_a8(x2.T, kw.packed, kw.scales, kw.zeros, kw.group_size, check_a8_block(a8_block), nt)
-        check_info(info, "q35_gemm_a8")
+        check_status(info, "q35_gemm_a8")
         y = np.ascontiguousarray(y.T)
     else:
         amax = float(np.max(np.abs(x2)))       # one pass over x: NaN/Inf check and the fused kernel's scaling

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import perplexity
+from ..eval import perplexity
 
 __all__ = ["LayerStats", "CalibrationSet", "calibration_windows", "collect_stats", "collect_stats_sequential",
            "text_documents", "DEFAULT_WINDOWS_PER_DOC"]
@@ -43,7 +43,7 @@ class TextDocument:
 
 def text_documents(paths) -> list[TextDocument]:
     """Read the user's calibration text files (UTF-8) as documents; one clear error for an unreadable file."""
-    from .data import sha256_text
+    from ..fetch import sha256_text
 
     docs = []
     for p in paths:
@@ -80,7 +80,7 @@ def calibration_windows(tokenizer, documents=None, windows_per_doc: int = DEFAUL
     them (tokenized alone, no special tokens, the same leading token). A document shorter than that gives the
     whole windows it has; one without a single window is an error."""
     if documents is None:
-        from .data import calibration_documents
+        from ..fetch import calibration_documents
         documents = calibration_documents()
     wins, names = [], []
     for doc in documents:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from . import format as fmt
+from .. import format as fmt
 from .config import QuantConfig
 from .models import check_supported, nonpersistent_buffer_dtypes, q35_layers, restore_nonpersistent_buffers
-from .nn import Q35Linear
+from .layer import Q35Linear
 
 __all__ = ["save_pretrained", "from_pretrained", "read_quantization_config", "FORMAT_VERSION", "QUANT_METHOD",
            "WEIGHTS_NAME"]

