@@ -64,7 +64,7 @@ setup-tables: $(STAMPS)/tables
 setup-bench: $(STAMPS)/bench
 
 build: setup
-	MESONPY_EDITABLE_VERBOSE=1 $(PYTHON) -c "import q35; print('q35 kernels ready:', q35.kernels.__file__)"
+	MESONPY_EDITABLE_VERBOSE=1 $(PYTHON) -c "import q35.fast.extension as e; print('q35 kernels ready:', e.LOADED_FROM)"
 
 # The same kernels with run-time checks (bounds, etc.), in .cache/fcheck/.
 build-fcheck: setup
@@ -77,13 +77,13 @@ lean:
 	@if command -v lake >/dev/null 2>&1; then \
 	  echo "Lean: lake build in lean/"; cd lean && lake build; \
 	else \
-	  $(PYTHON) tests/lean_census.py --skipped-banner; \
+	  $(PYTHON) tests/formal/lean_census.py --skipped-banner; \
 	fi
 
 test: build build-fcheck fortran-lint $(STAMPS)/anchors
 	$(PYTHON) -m pytest -q tests
 	Q35_KERNEL_EXTENSION=$$($(PYTHON) tests/fortran_build.py --fcheck) HYPOTHESIS_PROFILE=dev \
-	  $(PYTHON) -m pytest -q tests/test_equivalence.py tests/test_a8.py tests/test_gptq.py
+	  $(PYTHON) -m pytest -q tests/core/test_equivalence.py tests/core/test_a8.py tests/core/test_gptq.py
 
 verify: build lean test
 

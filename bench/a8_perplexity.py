@@ -6,8 +6,8 @@
 Every block linear of SmolLM2 is quantized with `q35.quantize(w, group)` (f16 scales) once, or loaded from DIR with
 `q35.from_pretrained`; the same quantized weights then run through the fused kernels with float activations (SPEC
 §5, the exact reference for quality) and with A8 activations for each activation block size (DIR: the layers'
-block, SPEC §5.1's default 128). Evaluated by `q35.perplexity.evaluate` on
-the tables' fixed protocol (`q35.data.eval_documents()`, 2 windows per document). Prints one line per
+block, SPEC §5.1's default 128). Evaluated by `q35.eval.perplexity.evaluate` on
+the tables' fixed protocol (`bench.data.eval_documents()`, 2 windows per document). Prints one line per
 configuration, all measured here, and writes them to bench/results/bench/a8_perplexity.md.
 """
 from __future__ import annotations
@@ -64,11 +64,12 @@ def main(argv=None) -> int:
     p.add_argument("--q35-dir", default=None, help="a directory written by `q35 quantize` (its own weights)")
     p.add_argument("--out", default="bench/results/bench/a8_perplexity.md", help="where the lines are also written")
     a = p.parse_args(argv)
-    from q35 import data, perplexity
+    from bench import data
+    from q35.eval import perplexity
     if a.q35_dir:
         model, tok, apply = _load_dir(a.q35_dir)
         state, blocks = {}, ["128"]
-        from q35.checkpoint import read_quantization_config
+        from q35.torch.checkpoint import read_quantization_config
         what = f"{a.q35_dir} ({read_quantization_config(a.q35_dir)[1]['config']['method']} weights)"
     else:
         model, tok, _ = data.load_smollm2(verify=False)

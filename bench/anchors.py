@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import LayerSetResult, Quantized, quantize_layers
-from q35.data import AcquisitionError, MissingDependency, cache_dir, require, run_pip, sha256_file, smollm2_gguf
+from bench.data import AcquisitionError, MissingDependency, cache_dir, require, run_pip, sha256_file, smollm2_gguf
 
 __all__ = ["HQQ_SPEC", "LLAMA_CPP_SPEC", "ensure_hqq", "ensure_llama_cpp", "hqq_quantize", "hqq_layers",
            "ggml_quantize", "ggml_layers", "llamacpp_file_layers", "gguf_block_linears", "result_row",
@@ -295,7 +295,7 @@ def _field(reader, key):
 def gguf_block_linears(path, names=None) -> dict:
     """Dequantize the block linears of a LLaMA GGUF file: ``{transformers module name: (float32 [out, in],
     ggml type name, stored bytes)}``; q/k rows are un-permuted (llama.cpp stores them in rotary-interleaved
-    order). ``names`` restricts the result (e.g. to the keys of :func:`q35.data.block_linear_weights`)."""
+    order). ``names`` restricts the result (e.g. to the keys of :func:`bench.data.block_linear_weights`)."""
     gguf = _gguf()
     reader = gguf.GGUFReader(str(path))
     arch = _field(reader, "general.architecture")
@@ -324,7 +324,7 @@ def llamacpp_file_layers(ftype: str, reference: dict | None = None, pure: bool =
     ``"Q4_K_M"``; with ``pure=True`` every tensor gets the mix's default type, e.g. ``"Q3_K_S"`` -> Q3_K, with
     llama.cpp's shape fallback), then dequantize the output file's block linears with ``gguf``.
 
-    ``reference`` (``{module name: float32 weight}``, e.g. :func:`q35.data.block_linear_weights`) restricts and
+    ``reference`` (``{module name: float32 weight}``, e.g. :func:`bench.data.block_linear_weights`) restricts and
     shape-checks the layers. Weights are keyed by transformers module names. Each layer's bits are the bytes of
     its tensor in the output file; ``per_layer_notes`` hold each layer's ggml type."""
     L = ensure_llama_cpp()
@@ -413,7 +413,7 @@ ANCHORS = {
 
 def all_anchors(block_weights: dict, include=None) -> dict:
     """Run the anchors of :data:`ANCHORS` (or the names in ``include``) on ``block_weights``
-    (``{module name: float32 [out, in]}`` from :func:`q35.data.block_linear_weights`).
+    (``{module name: float32 [out, in]}`` from :func:`bench.data.block_linear_weights`).
     Returns ``{anchor name: result_row(...)}`` (see :func:`result_row`). An anchor whose package cannot be
     installed (or built) is reported on stderr in one line and skipped."""
     out = {}

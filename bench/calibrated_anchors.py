@@ -10,7 +10,7 @@
 * **GPTQ INT3/INT4** (:func:`gptq_int_layers`): llmcompressor's GPTQ (``quantize_weight``, the maintained
   implementation of the reference algorithm: dampening 0.01, blocks of 128, lazy batch updates) on an asymmetric
   uniform grid with a min-max observer per group of the original weights (llmcompressor's default observer),
-  scales rounded to binary16. The Hessian is q35.calibration's ``XᵀX/n`` of the same windows. Stored: bit-packed
+  scales rounded to binary16. The Hessian is q35.torch.calibration's ``XᵀX/n`` of the same windows. Stored: bit-packed
   codes (``ceil(K·b/8)`` bytes per row) + a binary16 scale and a binary16 zero per group (the same accounting as
   the ``int3_g64`` baseline).
 * **AWQ** is not run: AutoAWQ is archived and needs CUDA kernels; llmcompressor's AWQModifier runs only inside its
@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.anchors import LLAMA_FALLBACK, _ggml, _gguf
 from bench.baselines import LayerSetResult, Quantized
-from q35.data import MissingDependency, run_pip
+from bench.data import MissingDependency, run_pip
 
 __all__ = ["ggml_imatrix_quantize", "ggml_imatrix_layers", "gptq_int_quantize", "gptq_int_layers",
            "ensure_llmcompressor", "LLMCOMPRESSOR_SPECS", "CALIBRATED_ANCHORS"]

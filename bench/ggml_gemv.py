@@ -41,7 +41,7 @@ def library_dir() -> Path:
 def build(libdir: Path | None = None, out_dir: Path | None = None) -> Path:
     """Compile the C loop (gcc -O2) into ``<q35 cache>/bench/ggml_gemv-<hash>.so``; reused while the source and the
     library folder are unchanged."""
-    from q35.data import cache_dir
+    from bench.data import cache_dir
 
     libdir = libdir or library_dir()
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")

@@ -3,7 +3,7 @@
 Each method maps one float32 matrix W[N, K] to a `bench.baselines.Quantized`: the dequantized matrix plus the
 bytes of every stored array (payload, scales/zeros or row scales + packed group codes, permutation), taken from
 the encoder's own size accounting (`q35.encoded_nbytes`, checked against serialized bytes by the tests).
-Calibrated methods need each layer's statistics from q35.calibration.collect_stats (importance = mean squared
+Calibrated methods need each layer's statistics from q35.torch.calibration.collect_stats (importance = mean squared
 activation per input channel; Hessian XᵀX/n for the error-compensating quantizer of SPEC §9).
 """
 from __future__ import annotations
@@ -70,11 +70,11 @@ BY_NAME = {c.name: c for c in CONFIGS}
 
 
 def quantize_matrix(w: np.ndarray, cfg: Q35Config, stats=None) -> Quantized:
-    """One matrix; ``stats`` is the layer's q35.calibration.LayerStats (importance, Hessian) when calibrated."""
+    """One matrix; ``stats`` is the layer's q35.torch.calibration.LayerStats (importance, Hessian) when calibrated."""
     if cfg.calibrated and (stats is None or (cfg.gptq and stats.hessian is None)):
         raise ValueError(f"{cfg.name} needs calibration statistics{' with the Hessian' if cfg.gptq else ''}")
     if cfg.gptq:
-        # importance as q35.models passes it (the calibration's mean squared activation = diag H up to rounding),
+        # importance as q35.torch.models passes it (the calibration's mean squared activation = diag H up to rounding),
         # so `q35 quantize` with the same configuration reproduces this row
         qt = q35.quantize_gptq(w, stats.hessian, cfg.group_size, scale_format=cfg.scale_format,
                                importance=stats.importance, permute=cfg.permute, order=cfg.order, damp=cfg.damp)
@@ -90,7 +90,7 @@ def quantize_matrix(w: np.ndarray, cfg: Q35Config, stats=None) -> Quantized:
 
 def method(cfg: Q35Config, stats: Mapping | None = None) -> Callable[[str, np.ndarray], Quantized]:
     """A (layer name, W) -> Quantized function for one config; stats maps layer names to calibration statistics
-    (q35.calibration.LayerStats)."""
+    (q35.torch.calibration.LayerStats)."""
     def run(name: str, w: np.ndarray) -> Quantized:
         return quantize_matrix(w, cfg, None if stats is None else stats.get(name))
     return run

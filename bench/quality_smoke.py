@@ -1,7 +1,7 @@
 """Quick real-model quality check: ``python -m bench.quality_smoke``.
 
-Loads SmolLM2-135M-Instruct (float32, from the PyPI GGUF; see q35.data), scores the fixed perplexity protocol
-(q35.perplexity) with the original block linears, then with each method's dequantized block linears swapped
+Loads SmolLM2-135M-Instruct (float32, from the PyPI GGUF; see bench.data), scores the fixed perplexity protocol
+(q35.eval.perplexity) with the original block linears, then with each method's dequantized block linears swapped
 in: INT3 g64 and INT4 g128 min-max RTN (bench.baselines), HQQ 3/4-bit g64 and llama.cpp's Q3_K/Q4_K
 (bench.anchors). Prints one table (method, all-in bpw of the block linears, ppl, bpb, quantize and eval seconds)
 with the protocol and the SHA-256 of the model file, every text and the token windows, and optionally writes all
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from q35 import data, perplexity
+from bench import data
+from q35.eval import perplexity
 
 from . import anchors, baselines
 from .report import markdown_table
@@ -80,7 +81,7 @@ def _load(windows_per_doc: int):
 
 def _method_row(name: str, res, ref: dict, model, es, base) -> dict:
     row = anchors.result_row(res, ref)
-    with perplexity.swapped_weights(model, res.weights):
+    with data.swapped_weights(model, res.weights):
         r = perplexity.evaluate(model, es)
     diff = r.nll - base.nll
     print(f"{name}: bpw {res.bpw:.4f} ppl {r.ppl:.4f} bpb {r.bpb:.4f} rel_rmse {row['rel_rmse']:.4f} "

@@ -6,7 +6,7 @@ Methods (weights ~ 0.02·N(0, 1), seed 0; importance = a random positive vector,
 values; ggml's imatrix is the same vector, as llama-quantize passes the mean squared activation per column):
 
 * q35 f16 min-max (SPEC §3, group 128, serial kernel), q35 compact + importance (SPEC §8, group 192; OpenMP over
-  rows), q35 GPTQ in the deployed configuration (SPEC §9, `q35.config.DEFAULT_CONFIG`: compact g224, the
+  rows), q35 GPTQ in the deployed configuration (SPEC §9, `q35.torch.config.DEFAULT_CONFIG`: compact g224, the
   importance permutation, lane_act order; a Hessian from random activations; OpenMP over rows);
 * ggml ``ggml_quantize_chunk`` Q3_K and Q4_K with and without the imatrix, Q4_0 (serial: llama-quantize gets its
   threads by splitting rows over threads; the per-thread figure is what one of them does); rows whose length is
@@ -87,7 +87,7 @@ def q35_quantizers(w: np.ndarray, imp: np.ndarray, all_threads: int) -> tuple[li
     for nt in dict.fromkeys((1, all_threads)):
         out.append(Quantizer("q35 compact+importance g192", nt, _q35_call(
             lambda: q35.quantize(w, 192, scale_format="compact", importance=imp), nt, all_threads), dec))
-    from q35.config import DEFAULT_CONFIG as cfg
+    from q35.torch.config import DEFAULT_CONFIG as cfg
     x = np.random.default_rng(1).standard_normal((4 * w.shape[1], w.shape[1]))
     h = x.T @ x / x.shape[0]
     for nt in dict.fromkeys((1, all_threads)):

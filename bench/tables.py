@@ -9,10 +9,10 @@ Everything printed is computed in this run:
   (d) perplexity and bits per byte of SmolLM2 with every method's dequantized block linears, under one stated
       protocol, with anchors (HQQ, llama.cpp k-quants) evaluated by the same code in the same run;
   then the targets of issue 6 (q35 at <= 3.6 bpw vs INT3 g64 / HQQ 3-bit / Q3_K; Pareto front) and figures.
-Calibration (issue 12): q35.calibration's default windows (8 Shakespeare plays x 2 windows x 512 tokens, disjoint
+Calibration (issue 12): q35.torch.calibration's default windows (8 Shakespeare plays x 2 windows x 512 tokens, disjoint
 from every evaluation text) give every calibrated method the same statistics: the importance (imatrix) and the
 Hessian XᵀX/n of each block linear's input. The calibrated rows (q35 with importance or GPTQ, ggml + imatrix,
-GPTQ INT) and FP32 are also scored on the held-out text (q35.data.heldout_documents), which neither calibration nor
+GPTQ INT) and FP32 are also scored on the held-out text (bench.data.heldout_documents), which neither calibration nor
 the choice of configuration touches.
 Outputs go to bench/results/tables/ (CSV, LaTeX, markdown, PNG+PDF), each with a provenance line.
 """
@@ -142,7 +142,7 @@ def anchor_methods(block_weights: dict, stats: dict | None = None, only=None) ->
     quantizers without calibration (bench.anchors: HQQ, ggml without imatrix, llama.cpp file mixes), then, given
     ``stats``, the calibrated ones (bench.calibrated_anchors: ggml + imatrix, GPTQ INT)."""
     from bench import anchors, calibrated_anchors
-    from q35.data import AcquisitionError, MissingDependency
+    from bench.data import AcquisitionError, MissingDependency
 
     plain = [n for n in anchors.ANCHORS if only is None or n in only]
     out = {name: (r, False, False) for name, r in anchors.all_anchors(block_weights, plain).items()} if plain else {}
@@ -161,7 +161,9 @@ def anchor_methods(block_weights: dict, stats: dict | None = None, only=None) ->
 def _load(quick: bool):
     """SmolLM2, its block linears, the evaluation and held-out sets and the calibration windows (None when
     unavailable)."""
-    from q35 import calibration, data, perplexity
+    from q35.eval import perplexity
+    from q35.torch import calibration
+    from bench import data
 
     try:
         model, tok, info = data.load_smollm2()
@@ -183,12 +185,12 @@ def _load(quick: bool):
 
 
 def _evaluator(model, evalset):
-    from q35 import perplexity
+    from q35.eval import perplexity
 
     def evaluate(weights=None):
         if weights is None:
             return perplexity.evaluate(model, evalset, batch_size=EVAL_BATCH)
-        with perplexity.swapped_weights(model, weights):
+        with data.swapped_weights(model, weights):
             return perplexity.evaluate(model, evalset, batch_size=EVAL_BATCH)
     return evaluate
 
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if loaded is None:
         return 1
     model, info, block, evalset, heldout, calib = loaded
-    from q35 import calibration
+    from q35.torch import calibration
 
     t0 = time.perf_counter()
     stats = calibration.collect_stats(model, calib, [*block, "lm_head"], hessian=True)

@@ -26,7 +26,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     ext = os.environ.get("Q35_KERNEL_EXTENSION")
     if ext:
         import q35
-        assert os.path.samefile(q35.kernels.LOADED_FROM, ext), (q35.kernels.LOADED_FROM, ext)
+        assert os.path.samefile(q35.fast.extension.LOADED_FROM, ext), (q35.fast.extension.LOADED_FROM, ext)
         terminalreporter.write_line(f"kernels loaded from {ext}")
     for module in ("test_fuzz_files", "test_fuzz_qtensor"):
         counts = getattr(sys.modules.get(module), "FUZZ_COUNTS", None)

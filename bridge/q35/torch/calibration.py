@@ -5,9 +5,9 @@ SPEC §8's search weights its error with, llama.cpp's imatrix statistic) and, on
 ``H = XᵀX / n`` over all calibration tokens (the Hessian of the layer's squared output error, GPTQ's input).
 Layers fed the same tensor (q/k/v after one norm, gate/up after another) share one statistics object.
 
-Calibration windows are cut like the evaluation windows (:func:`q35.perplexity.build_eval_set`: same window
+Calibration windows are cut like the evaluation windows (:func:`q35.eval.perplexity.build_eval_set`: same window
 length, same leading ``<|endoftext|>`` token), so the attention sink of calibration matches evaluation. The default
-texts are :func:`q35.data.calibration_documents` (Shakespeare plays disjoint from every evaluation text).
+texts are :func:`q35.fetch.calibration_documents` (Shakespeare plays disjoint from every evaluation text).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class LayerStats:
 
 @dataclass(frozen=True)
 class TextDocument:
-    """A calibration text given by the user (the shape q35.perplexity.build_eval_set expects)."""
+    """A calibration text given by the user (the shape q35.eval.perplexity.build_eval_set expects)."""
     name: str
     text: str
     sha256: str
@@ -165,7 +165,7 @@ def _token_batches(windows, batch_size: int):
 
 def collect_stats(model, windows, layer_names, hessian: bool = False, batch_size: int = 4,
                   progress: bool = True) -> dict[str, LayerStats]:
-    """Run ``windows`` (a :class:`CalibrationSet`, an :class:`~q35.perplexity.EvalSet` or an int array [W, T])
+    """Run ``windows`` (a :class:`CalibrationSet`, an :class:`~q35.eval.perplexity.EvalSet` or an int array [W, T])
     through ``model`` and return ``{layer name: LayerStats}`` for every named module (inputs of linear layers)."""
     import torch
 

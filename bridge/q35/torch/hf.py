@@ -3,7 +3,7 @@
 Importing this module (``import q35.hf``, done by :func:`register`) registers the ``"q35"`` quantization method with
 transformers, as HQQ and bitsandbytes plug in: a :class:`Q35QuantizationConfig` read from config.json's
 ``quantization_config`` and a :class:`Q35HfQuantizer` that swaps the block linears of the meta-device model for
-:class:`~q35.nn.Q35Linear` layers of the recorded specs before transformers loads the weights, then checks every
+:class:`~q35.torch.layer.Q35Linear` layers of the recorded specs before transformers loads the weights, then checks every
 layer (SPEC §6) and the SHA-256 of every q35 tensor against the digests in config.json. Without the registration
 transformers refuses the unknown method with its own clear error; it never loads random weights silently.
 q35 checkpoints are written by :func:`q35.save_pretrained` only (quantization happens in q35.quantize_model).
@@ -24,7 +24,7 @@ __all__ = ["Q35QuantizationConfig", "Q35HfQuantizer", "register"]
 
 
 class Q35QuantizationConfig(QuantizationConfigMixin):
-    """config.json's ``quantization_config`` of a q35 checkpoint (see q35.checkpoint)."""
+    """config.json's ``quantization_config`` of a q35 checkpoint (see q35.torch.checkpoint)."""
 
     def __init__(self, **fields):
         self.quant_method = QUANT_METHOD

@@ -1,8 +1,8 @@
 """Whole models: quantize the block linears of a LLaMA-architecture transformers model to q35 in place.
 
 :class:`QuantConfig` names a q35 configuration (the default is the best one the tables measured at ≤ 3.6 all-in
-bits per weight); :func:`quantize_model` measures what it needs on calibration text (q35.calibration), quantizes
-every block linear, and only then swaps the :class:`~q35.nn.Q35Linear` layers in, so a failure leaves the model
+bits per weight); :func:`quantize_model` measures what it needs on calibration text (q35.torch.calibration), quantizes
+every block linear, and only then swaps the :class:`~q35.torch.layer.Q35Linear` layers in, so a failure leaves the model
 unchanged. Embeddings, norms and ``lm_head`` stay float.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _quantize_one(w: np.ndarray, config: QuantConfig, stats) -> fmt.QTensor:
 def quantize_model(model, config: QuantConfig = DEFAULT_CONFIG, calibration=None, progress: bool = True) -> dict:
     """Quantize every block linear of ``model`` (in place) and return a summary.
 
-    ``calibration``: precomputed ``{layer name: LayerStats}`` (q35.calibration.collect_stats), or a
+    ``calibration``: precomputed ``{layer name: LayerStats}`` (q35.torch.calibration.collect_stats), or a
     CalibrationSet of token windows to measure them on; needed when ``config.needs_calibration``. Every layer is
     quantized before any is swapped in: on error the model is unchanged.
     """
@@ -106,7 +106,7 @@ def _layer_stats(model, config, calibration, names, progress):
         return None
     if calibration is None:
         raise ValueError(f"configuration '{config.describe()}' needs calibration statistics: pass calibration="
-                         "q35.calibration.calibration_windows(tokenizer) or collected stats")
+                         "q35.torch.calibration.calibration_windows(tokenizer) or collected stats")
     if isinstance(calibration, dict):
         missing = [n for n in names if n not in calibration]
         if missing:

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import q35
-from q35 import checkpoint
+from q35.torch import checkpoint
 from tiny_models import assert_same_state, quantized
 
 WEIGHTS, CONFIG = checkpoint.WEIGHTS_NAME, checkpoint.CONFIG_NAME

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from q35.format import MAX_A8_BLOCK, QTensor, WEIGHTS_PER_BLOCK
-from q35.validate import check_a8_block
+from q35.format.checks import check_a8_block
 from strategies import activations, group_sizes, weights
 from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
                                 load_bridge, mirror_examples, pin)

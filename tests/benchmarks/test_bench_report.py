@@ -175,7 +175,7 @@ def test_committed_results_redraw_with_legible_labels(tmp_path, monkeypatch):
     from bench.llama import cli as llama_cli
     from bench.tables_report import report_only
 
-    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
     problems: list[str] = []
     _checking_save(monkeypatch, tables_figures, problems)
     _checking_save(monkeypatch, llama_figures, problems)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 
 import q35.reference as pyref
-from q35.validate import check_codes
+from q35.format.checks import check_codes
 from strategies import codes as code_matrices
 from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
                                 lists_over, load_bridge, mirror_examples, pin, prove, z3)
@@ -123,7 +123,7 @@ def test_row_pairs__pyref_pairs_from_columns():
 @pin("codes_ok_replicate", "8450b23b3f2ade97")
 @pin("codes_ok_append_zeros", "86dde53a1b2f6dd5")
 def test_codes_ok__is_check_codes():
-    """`q35.validate.check_codes` accepts a row exactly when Lean's `codes_ok` holds (every row over
+    """`q35.format.checks.check_codes` accepts a row exactly when Lean's `codes_ok` holds (every row over
     {0, 7, 8, 15, 16} of 1–6 codes), and zero padding keeps accepted rows accepted."""
     codes_ok, stmt = LEAN.fn("codes_ok"), LEAN.statement("codes_ok_append_zeros")
     for cs in lists_over([0, 7, 8, 15, 16], range(1, 7)):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import q35
-from q35 import nn as qnn
+from q35.torch import layer as qnn
 from strategies import matmul_tolerance
 
 MODES = [dict(), dict(scale_format="compact"), dict(scale_format="compact", permute=True)]

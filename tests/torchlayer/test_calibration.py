@@ -1,4 +1,4 @@
-"""Calibration statistics (q35.calibration) on a tiny random LLaMA: hooks measure exactly the inputs of each
+"""Calibration statistics (q35.torch.calibration) on a tiny random LLaMA: hooks measure exactly the inputs of each
 linear layer, layers fed one tensor share one statistics object, windows are cut like evaluation windows."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers
 
-from q35 import calibration
+from q35.torch import calibration
 
 
 def _tiny_llama(seed=0):

@@ -13,7 +13,7 @@ import torch
 
 import q35
 import q35.reference as pyref
-from q35 import nn as qnn
+from q35.torch import layer as qnn
 
 IMPLS = [pytest.param(q35, id="fast"), pytest.param(pyref, id="reference")]
 

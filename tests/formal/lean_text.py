@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LEAN_DIR = ROOT / "lean"
 
 _SYMBOLS = sorted([":=", "=>", "<<<", ">>>", "|||", "&&&", "^^^", "++", "::", "<;>", "≤", "≥", "≠", "→", "←", "↔",

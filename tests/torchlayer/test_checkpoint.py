@@ -12,7 +12,7 @@ import torch
 import transformers
 
 import q35
-from q35 import checkpoint, models
+from q35.torch import checkpoint, models
 from strategies import matmul_tolerance
 from tiny_models import ARCHS, assert_same_state, calibration_set, ids, quantized, tiny_model
 
@@ -31,7 +31,7 @@ def test_default_mode_round_trip_both_loaders(arch, tmp_path):
                 p.copy_(p.half().float())
     m_reloaded = q35.from_pretrained(out)
     assert_same_state(m, m_reloaded)
-    q35.hf.register()                       # (importing q35.hf registers the quantizer with transformers)
+    q35.torch.hf.register()                       # (importing q35.torch.hf registers the quantizer with transformers)
     m_hf = transformers.AutoModelForCausalLM.from_pretrained(str(out))
     assert_same_state(m, m_hf)
     x = ids()
@@ -137,7 +137,7 @@ def test_cli_quantize_on_a_local_model(tmp_path):
     from q35 import cli
 
     out = tmp_path / "out"
-    assert cli.main(["quantize", str(out), "--model", str(src), "--method", "search", "--group-size", "32",
+    assert cli.main(["quantize", str(out), "--model", str(src), "--method", "minmax", "--group-size", "32",
                      "--scale-format", "f16", "--no-importance"]) == 0
     qc = json.loads((out / "config.json").read_text())["quantization_config"]
     assert qc["config"]["group_size"] == 32 and qc["config"]["scale_format"] == "f16"

@@ -120,7 +120,7 @@ def test_dequantize_kernel_any_binary32_parameters(c, g, threads, data):
     gk = min(g or k, k)
     scales, zeros = data.draw(binary32_parameters((n, -(-k // gk))))
     packed = pyref.pack_codes(c).view(np.int8)
-    w, info = q35.kernels.ext.q35_dequantize(packed.T, scales.T, zeros.T, k, gk, threads)
+    w, info = q35.fast.extension.ext.q35_dequantize(packed.T, scales.T, zeros.T, k, gk, threads)
     _check(info == 0 and _same_bits(np.ascontiguousarray(w.T), _dequantize_formula(c, scales, zeros, gk)),
            f"dequantize kernel differs from SPEC §5's formula, shape {c.shape}, group {gk}, threads {threads}")
 
@@ -134,7 +134,7 @@ def test_dequantize_does_not_depend_on_thread_count(qc, data):
 
 
 @given(w=weights(max_rows=40, max_cols=300), g=group_sizes, tiny=st.booleans(), data=st.data(),
-       batch=st.sampled_from([None, 1, 3, 4, 7, q35.kernels.BLAS_MIN_BATCH]))
+       batch=st.sampled_from([None, 1, 3, 4, 7, q35.fast.BLAS_MIN_BATCH]))
 def test_float_matmul_does_not_depend_on_thread_count(w, g, tiny, data, batch):
     """Every float path (fused fast kernel, its portable variant for tiny x, dequantized tiles times BLAS) splits
     rows over threads without changing a bit."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from lean_pins import read_modules, stale
 from lean_text import LEAN_DIR, LeanProject
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Built from pieces so that this file itself never spells the words it looks for.
 FORBIDDEN = ("sor" + "ry", "adm" + "it", "ax" + "iom", "native" + "_decide")
 FORBIDDEN_RE = re.compile(r"\b(" + "|".join(FORBIDDEN) + r")\b")

@@ -118,7 +118,7 @@ def test_benchmark_formats_equal_what_torch_stores(precision):
 def test_benchmark_labels_q35_with_its_all_in_bits():
     from bench.llama.precisions import bits_per_weight, labelled
 
-    from q35.config import DEFAULT_CONFIG
+    from q35.torch.config import DEFAULT_CONFIG
 
     # SmolLM2-135M block linears: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576, down 576x1536; the deployed
     # configuration (compact scales, permuted): 7 bytes per 16 weights + a 2-byte row scale + 10-bit group codes

@@ -1,7 +1,7 @@
 """Mirrors of lean/Q35/Perm.lean: the stored column permutation (SPEC §8).
 
 The project's own operations are compared with Lean's `gather`/`scatter_at`/`dot_gather` on every permutation
-of up to 6 columns (`q35.validate.prepare_quantize`'s `W[:, perm]`, `q35.format.unpermute_columns`,
+of up to 6 columns (`q35.format.checks.prepare_quantize`'s `W[:, perm]`, `q35.format.unpermute_columns`,
 `importance_permutation`); the statements are evaluated with them in place of Lean's definitions; pyref.matmul
 on a permuted QTensor must equal the un-permuted product bit for bit (same products, `math.fsum`), and the
 Fortran kernel must agree with it within SPEC §5's bound.
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from q35.format import importance_permutation, unpermute_columns
-from q35.validate import prepare_quantize
+from q35.format.checks import prepare_quantize
 from strategies import activations, weights
 from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
                                 lists_over, load_bridge, mirror_examples, pin)

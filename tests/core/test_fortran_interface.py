@@ -23,7 +23,7 @@ import fortran_build as build
 import q35
 import q35.reference as pyref
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PARSER = ParserFactory().create(std="f2008")
 
 
@@ -92,7 +92,7 @@ def test_wrapped_kernels_exist_with_matching_intents():
     kernels = fortran_kernels()
     assert set(build.wrapped()) <= set(kernels), set(build.wrapped()) - set(kernels)
     for name in build.wrapped():
-        required, optional, outputs = f2py_signature(getattr(q35.kernels.ext, name))
+        required, optional, outputs = f2py_signature(getattr(q35.fast.extension.ext, name))
         intents = kernels[name]
         assert sorted(required + optional) == sorted(a for a, i in intents.items() if i == "in"), name
         assert outputs == [a for a, i in intents.items() if i == "out"], name
@@ -106,7 +106,7 @@ def test_package_calls_pass_every_required_input():
     called = {c.func.attr for c in calls}
     assert called == set(build.wrapped()), called ^ set(build.wrapped())
     for c in calls:
-        required, optional, _ = f2py_signature(getattr(q35.kernels.ext, c.func.attr))
+        required, optional, _ = f2py_signature(getattr(q35.fast.extension.ext, c.func.attr))
         assert len(required) <= len(c.args) <= len(required) + len(optional), (c.func.attr, len(c.args), required)
 
 

@@ -169,18 +169,18 @@ def test_one_cpu_pins_the_calling_thread_and_restores():
     import os
 
     from bench import quantize_bench as qb
-    from q35 import kernels
+    from q35.fast import default_threads
 
     before = os.sched_getaffinity(0)
     with qb.one_cpu():
-        assert kernels.default_threads() == 1
+        assert default_threads() == 1
     assert os.sched_getaffinity(0) == before
 
 
 def test_quantize_bench_times_gptq_in_the_deployed_configuration(monkeypatch):
     import q35
     from bench import quantize_bench as qb
-    from q35.config import DEFAULT_CONFIG as cfg
+    from q35.torch.config import DEFAULT_CONFIG as cfg
 
     seen = []
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import q35
 import q35.reference as pyref
 from conftest import EQUIVALENCE, PROFILE
-from q35.hessian import ORDERS
+from q35.format.gptq_inputs import ORDERS
 from strategies import group_sizes, weights
 
 FIELDS = ("packed", "scales", "zeros", "row_scales", "group_codes", "perm")
@@ -77,7 +77,7 @@ def test_inverse_upper_factor(k):
     u = np.array(pyref.gptq.inverse_upper_factor(a.tolist()))
     assert np.array_equal(u, np.triu(u)) and (np.diag(u) > 0).all()
     np.testing.assert_allclose(u.T @ u @ a, np.eye(k), atol=1e-10)
-    ut, info = q35.kernels.ext.q35_gptq_factor(a.T)
+    ut, info = q35.fast.extension.ext.q35_gptq_factor(a.T)
     assert info == 0 and np.array_equal(ut.T, u)        # Fortran: the same bits
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from bench import baselines as B
 from bench import formats as F
-from q35 import data as D
+from bench import data as D
 
 RNG = np.random.default_rng(1234)
 
@@ -134,7 +134,7 @@ def test_quantize_layers_aggregates_bits():
 # perplexity
 
 import torch
-from q35 import perplexity as P  # noqa: E402
+from q35.eval import perplexity as P  # noqa: E402
 
 
 class _Uniform(torch.nn.Module):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 import q35
-from q35 import checkpoint
+from q35.torch import checkpoint
 from tiny_models import quantized
 
 FUZZ_COUNTS: dict[str, dict[str, int]] = {}
