@@ -93,7 +93,7 @@ tables: setup-tables build
 bench: setup-bench build
 	$(PYTHON) -m bench.llama $(if $(FULL),--full,) $(ARGS)
 
-# Kernel benchmarks (issue 11): GEMV vs fp32 and ggml, the float paths' batch crossover, quantizer throughput.
+# Kernel benchmarks: GEMV vs fp32 and ggml, the float paths' batch crossover, quantizer throughput.
 gemv: setup-bench build
 	$(PYTHON) -m bench.gemv_bench $(ARGS)
 

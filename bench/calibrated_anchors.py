@@ -1,4 +1,5 @@
-"""Calibrated anchors: published quantizers given the same calibration statistics as q35 (issue 12).
+"""Calibrated anchors: published quantizers given the same calibration statistics as q35, so that a
+q35 win cannot come from better calibration data.
 
 * ggml k-/i-quants **with an importance matrix** (:func:`ggml_imatrix_layers`): ``ggml_quantize_chunk(type, src,
   dst, start, nrows, n_per_row, imatrix)`` with ``imatrix`` = the per-input-channel mean squared activation that

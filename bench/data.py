@@ -20,7 +20,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from q35.fetch import (AcquisitionError, Text, cache_dir, calibration_documents, download, read_manifest,  # noqa: F401
+from q35 import fetch
+from q35.fetch import (AcquisitionError, Text, cache_dir, calibration_documents, read_manifest,  # noqa: F401
                        write_manifest, fixed_plays, heldout_documents, sha256_file, sha256_text, smollm2_gguf)
 
 BROTLI_SDIST = "brotli==1.2.1"
@@ -122,7 +123,7 @@ def canterbury_texts() -> dict:
     d = cache_dir() / "canterbury"
     man = read_manifest(d)
     if man is None:
-        archive = download(BROTLI_SDIST, cache_dir() / "downloads", sdist=True, what="Canterbury corpus texts")
+        archive = fetch.download(BROTLI_SDIST, cache_dir() / "downloads", sdist=True, what="Canterbury corpus texts")
         d.mkdir(parents=True, exist_ok=True)
         wanted = {f"tests/testdata/{n}": n for n in CANTERBURY}
         found = set()

@@ -208,7 +208,7 @@ def markdown(res: dict, prov: dict) -> str:
                          for r in res["ratios"]], "llrrr")
     tail = ["", "`CPU ms`: the calling thread's CPU time per call (1-thread methods); where it is well below the "
             "wall time, the process waited for a CPU (a loaded machine).", "",
-            "Targets (issue 11): q35 A8 1 thread ≥ ggml Q3_K, ≥ 3× numpy fp32, ≥ 50% of the 1-thread bound; "
+            "Targets: q35 A8 1 thread ≥ ggml Q3_K, ≥ 3× numpy fp32, ≥ 50% of the 1-thread bound; "
             "all threads ≥ 1.6× the 1-thread speed.", ""]
     return "\n".join(head + ["## Times", "", t1, "", "## Ratios over rounds", "", t2] + tail)
 

@@ -2,9 +2,9 @@
 
     python -m bench.gemv_bench --crossover [--shapes 576x576,1536x576,576x1536,4096x4096] [--batches 1,2,...]
 
-`q35.matmul_kernel(activations="float")` runs the fused kernel for batches below `q35.fast.matmul.BLAS_MIN_BATCH`
+`q35.matmul_kernel(activations="float")` runs the fused kernel for batches below `q35.fast.gemm.BLAS_MIN_BATCH`
 and the tiled BLAS path from there on; this measures both paths directly (`float_fused` and
-`float_tiled_blas` of q35.fast, so the dispatch rule itself is not in the way) plus A8, on compact g192
+`float_tiled_blas` of q35.fast.gemm, so the dispatch rule itself is not in the way) plus A8, on compact g192
 weights, with one thread and with all usable CPUs (the same count for the fused kernel, the tile dequantization and
 OpenBLAS, whose threads are set through threadpoolctl). All methods of one (shape, batch) run interleaved (bench.timing), on cold
 weight copies. Per shape and thread setting it reports the measured crossover (the smallest batch from which
@@ -46,7 +46,7 @@ class BlasThreads:
 def methods_for(kw, x2: np.ndarray, llc: int, q_bytes: int, all_threads: int, blas: BlasThreads) -> dict:
     """(path, threads) -> zero-argument call, each call on the next cold copy of the weights."""
     import q35
-    from q35.fast import matmul as kernels
+    from q35.fast import gemm as kernels
 
     nxt = gm.cycle(gm.kw_copies(kw, gm.n_copies(q_bytes, llc)))
 
@@ -172,7 +172,7 @@ def main(args) -> int:
     from bench import machine
     from bench.gemv_bench import parse_shapes
     from bench.report import write_csv
-    from q35.fast import matmul as kernels
+    from q35.fast import gemm as kernels
 
     shapes = parse_shapes(args.shapes) if args.shapes else DEFAULT_SHAPES
     batches = [int(b) for b in args.batches.split(",")] if args.batches else DEFAULT_BATCHES
@@ -191,6 +191,6 @@ def main(args) -> int:
     print((out / "crossover.md").read_text())
     for c in cross:
         print(f"measured crossover {c['shape']} ({c['threads']} threads): tiled BLAS from batch "
-              f"{c['crossover_batch']} (q35.fast.matmul.BLAS_MIN_BATCH = {c['blas_min_batch']}; worst regret "
+              f"{c['crossover_batch']} (q35.fast.gemm.BLAS_MIN_BATCH = {c['blas_min_batch']}; worst regret "
               f"{c['worst_dispatch_regret']:.2f}x at batch {c['worst_regret_batch']})")
     return 0

@@ -1,4 +1,4 @@
-"""The main job (`make tables`, `q35 tables`): compression/RMSE and perplexity tables on SmolLM2-135M.
+"""The main job (`make tables`): compression/RMSE and perplexity tables on SmolLM2-135M.
 
 Everything printed is computed in this run:
   (a) every method applied to every block linear of SmolLM2 (aggregated): all-in bits per weight from the real
@@ -8,13 +8,14 @@ Everything printed is computed in this run:
   (c) whole-model memory of LLaMA-2/3 models at each format, from their layer shapes;
   (d) perplexity and bits per byte of SmolLM2 with every method's dequantized block linears, under one stated
       protocol, with anchors (HQQ, llama.cpp k-quants) evaluated by the same code in the same run;
-  then the targets of issue 6 (q35 at <= 3.6 bpw vs INT3 g64 / HQQ 3-bit / Q3_K; Pareto front) and figures.
-Calibration (issue 12): q35.torch.calibration's default windows (8 Shakespeare plays x 2 windows x 512 tokens, disjoint
+  then the targets (q35 at <= 3.6 bpw vs INT3 g64 / HQQ 3-bit / Q3_K; Pareto front) and figures.
+Calibration: q35.torch.calibration's default windows (8 Shakespeare plays x 2 windows x 512 tokens, disjoint
 from every evaluation text) give every calibrated method the same statistics: the importance (imatrix) and the
 Hessian XᵀX/n of each block linear's input. The calibrated rows (q35 with importance or GPTQ, ggml + imatrix,
 GPTQ INT) and FP32 are also scored on the held-out text (bench.data.heldout_documents), which neither calibration nor
 the choice of configuration touches.
-Outputs go to bench/results/tables/ (CSV, LaTeX, markdown, PNG+PDF), each with a provenance line.
+Outputs go to bench/results/tables/ (CSV, LaTeX, markdown, PNG+PDF), each with a provenance line; --update-docs
+also rewrites the tables block of docs/quality.md.
 """
 from __future__ import annotations
 
@@ -251,13 +252,14 @@ def _lm_head_row(model, stats, block: dict, best: dict, kept: dict, evaluate, ba
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="q35 tables", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.tables", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer windows and synthetic rows (smoke run)")
     ap.add_argument("--synthetic-rows", type=int, default=64, help="rows sampled per synthetic LLaMA shape")
     ap.add_argument("--no-anchors", action="store_true", help="skip HQQ / llama.cpp anchors")
     ap.add_argument("--only", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=None,
                     metavar="NAMES", help="comma-separated method/anchor names to run (FP32 always): a partial check")
-    ap.add_argument("--update-readme", action="store_true", help="rewrite README's tables block")
+    ap.add_argument("--update-docs", "--update-readme", dest="update_docs", action="store_true",
+                    help="rewrite the tables block of docs/quality.md (--update-readme: its former name)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", nargs="?", type=Path, const=OUT, metavar="FROM",
                     help="redraw the figures into --out from a previous run's CSVs in FROM (default: the results "
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{CAPTION_NOTE} Calibration (every calibrated method, the same statistics): {calib.describe()}. "
             f"Held-out text (ppl_heldout; FP32 and the targets' rows): {heldout.describe()}.")
     tables_report.write_all(a.out, rows, synthetic, model_memory_rows(), evalset, info, note,
-                            time.perf_counter() - t_start, update_readme=a.update_readme)
+                            time.perf_counter() - t_start, update_docs=a.update_docs)
     return 0
 
 

@@ -1,6 +1,7 @@
-"""Rows, targets and files of `make tables` (bench/tables.py): the quality row of each method, the issue-6 targets
-(q35 at <= 3.6 bpw vs the 3-bit anchors, the Pareto front), and the CSV / LaTeX / markdown / README outputs. Every
-value comes from the rows computed in the run (or, for --report-only, read back from its CSVs)."""
+"""Rows, targets and files of `make tables` (bench/tables.py): the quality row of each method, the targets
+(q35 at <= 3.6 bpw vs the 3-bit anchors and vs the calibrated peers, the Pareto front), and the CSV / LaTeX /
+markdown outputs and the docs/quality.md block. Every value comes from the rows computed in the run (or, for
+--report-only, read back from its CSVs)."""
 from __future__ import annotations
 
 import json
@@ -9,14 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from bench import machine
-from bench.report import (dominated_by, latex_table, markdown_table, paired, pareto_front, read_csv, rewrite_readme,
+from bench.report import (dominated_by, latex_table, markdown_table, paired, pareto_front, read_csv, rewrite_block,
                           write_csv)
 from bench.tables_figures import figures
 
 TARGET_BPW = 3.6
 ANCHORS_3BIT = ("int3_g64", "HQQ 3-bit g64", "Q3_K pure (rows, no imatrix)", "Q3_K (flat blocks, no imatrix)",
                 "llama.cpp Q3_K_S")
-# issue 12: the calibrated peers, given the same calibration windows as q35 (fixed protocol and held-out text)
+# the calibrated peers: published quantizers given the same calibration windows as q35, so that a q35 win is not a
+# calibration-data advantage (compared on the fixed protocol and on the held-out text)
 CALIBRATED_PEERS = ("Q3_K + imatrix (flat blocks)", "Q3_K + imatrix (rows)", "IQ3_S + imatrix (flat blocks)",
                     "GPTQ INT3 g64", "GPTQ INT3 g128")
 STRETCH = ("Q4_K (flat blocks, no imatrix)", 0.15)   # within 15 % of ggml Q4_K flat without imatrix
@@ -106,14 +108,14 @@ def _pareto_lines(rows: list[dict], front: set[str], calibrated_only: bool) -> l
 
 
 def calibrated_targets(rows: list[dict]) -> list[str]:
-    """Issue 12: the best q35 at <= 3.6 bpw (chosen on the fixed protocol) vs the calibrated peers on both texts,
-    the calibrated Pareto front, and the stretch target."""
+    """The best q35 at <= 3.6 bpw (chosen on the fixed protocol) vs the calibrated peers (same calibration
+    statistics) on both texts, the calibrated Pareto front, and the stretch target."""
     by = {r["method"]: r for r in rows}
     best = best_q35_under(rows, TARGET_BPW)
     if best is None:
         return []
-    out = [f"calibrated peers (issue 12), best q35 at <= {TARGET_BPW} bpw chosen on the fixed protocol: "
-           f"{best['method']}"]
+    out = [f"calibrated peers (same calibration statistics), best q35 at <= {TARGET_BPW} bpw chosen on the fixed "
+           f"protocol: {best['method']}"]
     for col, label in (("ppl", "fixed protocol"), ("ppl_heldout", "held-out text")):
         out.append(f"  on the {label}:")
         out += ["  " + _anchor_line(best, by.get(a), a, col) for a in CALIBRATED_PEERS]
@@ -163,7 +165,7 @@ def _markdown(rows, synthetic, memory, tgt, evalset, caption_note, line, seconds
     return "\n".join([
         f"<!-- {line} -->", "### Perplexity and weight error, SmolLM2-135M (measured)", "",
         f"Protocol: {evalset.describe()}", "", caption_note, "",
-        markdown_table(md_cols, _cells(rows, md_cols)), "", "Targets (issues 6 and 12):", "",
+        markdown_table(md_cols, _cells(rows, md_cols)), "", "Targets:", "",
         *[f"    {t}" for t in tgt], "",
         "### Synthetic LLaMA shapes (relative RMSE, mean over the shapes of each model)", "",
         markdown_table(syn_cols, _cells(synthetic_summary(synthetic), syn_cols)), "",
@@ -172,15 +174,16 @@ def _markdown(rows, synthetic, memory, tgt, evalset, caption_note, line, seconds
         f"`make tables` ran in {seconds / 60:.1f} min."])
 
 
-def readme_body(rows, tgt, evalset, caption_note, line) -> str:
+def docs_body(rows, tgt, evalset, caption_note, line) -> str:
+    """The `tables` block of docs/quality.md."""
     return "\n".join([f"Measured by `make tables` ({line}).", "", f"Protocol: {evalset.describe()}", "",
                       caption_note, "", markdown_table(QUALITY_COLS, _cells(rows, QUALITY_COLS)), "",
                       *[f"    {t}" for t in tgt]])
 
 
 def write_all(out: Path, rows, synthetic, memory, evalset, info, caption_note, seconds,
-              update_readme: bool = False) -> None:
-    """Every output of `make tables` into ``out`` (and the README block when asked)."""
+              update_docs: bool = False) -> None:
+    """Every output of `make tables` into ``out`` (and the docs/quality.md block when asked)."""
     prov = machine.provenance()
     line = machine.provenance_line(prov)
     front = mark_pareto(rows)
@@ -196,8 +199,8 @@ def write_all(out: Path, rows, synthetic, memory, evalset, info, caption_note, s
                                                      "tokens_sha256": evalset.tokens_sha256}, indent=1))
     figures(out, rows, synthetic, memory, front, line)
     print(md)
-    if update_readme:
-        rewrite_readme("tables", readme_body(rows, tgt, evalset, caption_note, line))
+    if update_docs:
+        print(f"rewrote the tables block of {rewrite_block('tables', docs_body(rows, tgt, evalset, caption_note, line))}")
 
 
 def report_only(src: Path, out: Path) -> int:

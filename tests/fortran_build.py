@@ -4,7 +4,7 @@
     python tests/fortran_build.py --fcheck   # the run-time-checked variant (-O0 -fcheck=all); prints its path
 
 The fcheck variant is cached in .cache/fcheck/ under a stamp of its sources and flags; `make test` loads it through
-q35.fast' developer hook (Q35_KERNEL_EXTENSION) and reruns the equivalence suite on it. Sources and the list of
+q35.fast.extension's developer hook (Q35_KERNEL_EXTENSION) and reruns the equivalence suite on it. Sources and the list of
 wrapped routines are read from meson.build, so both builds compile the same thing.
 """
 from __future__ import annotations

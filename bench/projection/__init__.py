@@ -1,4 +1,4 @@
-"""Modelled accelerator throughput / memory projection for LLaMA-architecture models (issue 5).
+"""Modelled accelerator throughput / memory projection for LLaMA-architecture models.
 
 Everything this module prints is MODELLED (a bound computed from published specifications). The CPU row's
 inputs (bandwidth, GEMM rate, memory size) are measured in the same run by `bench.machine`; its tokens/s are
@@ -28,10 +28,10 @@ The model (per decode step of `batch` streams at `context` tokens of history):
 
 Modules: catalogue (loading and checking the catalogues), models (model arithmetic), hardware (catalogue entries
 resolved to SI units, the measured CPU, bandwidth utilisation), performance (the roofline and the pipeline-latency
-models), context (everything resolved once, and the rows computed from it), report (tables, notes, README block),
+models), context (everything resolved once, and the rows computed from it), report (tables, notes, docs block),
 figures, cli.
 
-`python -m bench.projection --all [--update-readme]` writes bench/results/projection/ (markdown, CSV, LaTeX,
-figures, provenance) and can rewrite the README block between the projection markers;
-`q35 project --model llama-2-70b --format q35` prints one model/format row for every hardware entry.
+`python -m bench.projection --all [--update-docs]` (`make projection`) writes bench/results/projection/ (markdown,
+CSV, LaTeX, figures, provenance) and can rewrite the block of docs/projection.md between the projection markers;
+`python -m bench.projection --model llama-2-70b --format q35` prints one model/format row for every hardware entry.
 """

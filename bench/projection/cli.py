@@ -1,5 +1,6 @@
-"""`python -m bench.projection` / `q35 project`: the whole projection to files (--all), one model and format on
-every machine (--model/--format), or the figures again from a previous run's files (--report-only)."""
+"""`python -m bench.projection` (`make projection`): the whole projection to files (--all; --update-docs also
+rewrites the block of docs/projection.md), one model and format on every machine (--model/--format), or the figures
+again from a previous run's files (--report-only)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.formats import ALIASES, get_format
-from bench.report import README, markers, read_csv, replace_block, write_csv
+from bench.report import markers, page_of, read_csv, rewrite_block, write_csv
 
 from .catalogue import CATALOG_DIR
 from .context import PROJECTION_FORMATS, Context, all_rows, build_context, project_in, validation_rows
@@ -18,14 +19,14 @@ from .figures import make_figures
 from .hardware import RESULTS_DIR
 from .models import linear_bits_per_weight
 from .performance import DEFAULT_BATCH, DEFAULT_CONTEXT
-from .report import (cpu_summary, projection_latex, projection_markdown, readme_block, rows_table, sig,
+from .report import (cpu_summary, docs_block, projection_latex, projection_markdown, rows_table, sig,
                      utilisation_summary, validation_notes, validation_table)
 
-__all__ = ["OUT_DIR", "README_BLOCK", "run_all", "run_one", "report_only", "main"]
+__all__ = ["OUT_DIR", "DOCS_BLOCK", "run_all", "run_one", "report_only", "main"]
 
 OUT_DIR = RESULTS_DIR / "projection"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-README_BLOCK = "projection"
+DOCS_BLOCK = "projection"          # the block of docs/projection.md that --update-docs rewrites
 
 
 def _sha256(path: Path) -> str:
@@ -53,7 +54,7 @@ def _write_tables(out_dir: Path, ctx: Context, rows, vrows, context: int, batch:
                                   "validation.csv")]
 
 
-def run_all(out_dir: Path, context: int, batch: int, quick: bool, figures: bool, update_readme: bool) -> int:
+def run_all(out_dir: Path, context: int, batch: int, quick: bool, figures: bool, update_docs: bool) -> int:
     prov = machine.provenance()
     ctx = build_context(quick=quick)
     pline = machine.provenance_line(prov)
@@ -70,9 +71,9 @@ def run_all(out_dir: Path, context: int, batch: int, quick: bool, figures: bool,
               "catalogues_sha256": {p.name: _sha256(p) for p in sorted(CATALOG_DIR.glob("*.json"))},
               "outputs": [str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p) for p in files]}
     (out_dir / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    if update_readme:
-        README.write_text(replace_block(README.read_text(), README_BLOCK, readme_block(vrows, ctx, prov), append=True))
-        print(f"\nREADME.md: rewrote the block between {' and '.join(markers(README_BLOCK))}")
+    if update_docs:
+        page = rewrite_block(DOCS_BLOCK, docs_block(vrows, ctx, prov), append=True)
+        print(f"\n{page}: rewrote the block between {' and '.join(markers(DOCS_BLOCK))}")
     print(f"\nwrote {len(files) + 1} files to {out_dir}")
     return 0
 
@@ -121,8 +122,9 @@ def run_one(model: str, fmt_name: str, hardware: list[str] | None, context: int,
 
 
 def _parser() -> argparse.ArgumentParser:
-    start, end = markers(README_BLOCK)
-    p = argparse.ArgumentParser(prog="q35 project", description="Modelled accelerator throughput / memory "
+    start, end = markers(DOCS_BLOCK)
+    page = page_of(DOCS_BLOCK).relative_to(REPO_ROOT)
+    p = argparse.ArgumentParser(prog="python -m bench.projection", description="Modelled accelerator throughput / memory "
                                 "projection for LLaMA-architecture models")
     p.add_argument("--model", help="model id from bench/catalog/models.json (e.g. llama-2-70b)")
     p.add_argument("--format", default="q35", help=f"one of {', '.join(list(PROJECTION_FORMATS) + list(ALIASES))} "
@@ -134,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=OUT_DIR)
     p.add_argument("--quick", action="store_true", help="shorter CPU measurement")
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--update-readme", action="store_true", help=f"rewrite the README.md block between {start} "
-                   f"and {end}")
+    p.add_argument("--update-docs", "--update-readme", dest="update_docs", action="store_true",
+                   help=f"rewrite the {page} block between {start} and {end} (--update-readme: its former name)")
     p.add_argument("--report-only", nargs="?", type=Path, const=OUT_DIR, metavar="FROM",
                    help="redraw the figures into --out from a previous run's files in FROM (default: the results "
                         "folder), without recomputing")
@@ -149,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--context and --batch must be >= 1")
     if a.report_only:
         return report_only(a.report_only, a.out)
-    if a.all or a.update_readme:
-        return run_all(a.out, a.context, a.batch, a.quick, not a.no_figures, a.update_readme)
+    if a.all or a.update_docs:
+        return run_all(a.out, a.context, a.batch, a.quick, not a.no_figures, a.update_docs)
     if not a.model:
         p.error("give --model (and --format), or --all")
     return run_one(a.model, a.format, a.hardware.split(",") if a.hardware else None, a.context, a.batch)

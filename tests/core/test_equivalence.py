@@ -134,7 +134,7 @@ def test_dequantize_does_not_depend_on_thread_count(qc, data):
 
 
 @given(w=weights(max_rows=40, max_cols=300), g=group_sizes, tiny=st.booleans(), data=st.data(),
-       batch=st.sampled_from([None, 1, 3, 4, 7, q35.fast.BLAS_MIN_BATCH]))
+       batch=st.sampled_from([None, 1, 3, 4, 7, q35.fast.gemm.BLAS_MIN_BATCH]))
 def test_float_matmul_does_not_depend_on_thread_count(w, g, tiny, data, batch):
     """Every float path (fused fast kernel, its portable variant for tiny x, dequantized tiles times BLAS) splits
     rows over threads without changing a bit."""

@@ -2,7 +2,7 @@
 
 - the format constants declared in fortran/q35_core.f90 equal pyref's;
 - every kernel meson.build wraps exists, its intent(in)/intent(out) arguments are exactly the inputs and outputs
-  of the f2py wrapper q35 loads, and each call `ext.<kernel>(...)` in the package sources (bridge/) passes the
+  of the f2py wrapper q35 loads, and each call `ext.<kernel>(...)` in the package sources (bridge/q35/) passes the
   wrapper's required inputs;
 - the sources compile cleanly with -Wall -Wextra -std=f2018 -pedantic -Werror; a missing compiler is a clear error.
 """
@@ -100,7 +100,7 @@ def test_wrapped_kernels_exist_with_matching_intents():
 
 
 def test_package_calls_pass_every_required_input():
-    calls = [n for f in sorted((ROOT / "bridge").glob("*.py")) for n in ast.walk(ast.parse(f.read_text()))
+    calls = [n for f in sorted((ROOT / "bridge" / "q35").rglob("*.py")) for n in ast.walk(ast.parse(f.read_text()))
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
              and n.func.value.id == "ext"]
     called = {c.func.attr for c in calls}

@@ -1,4 +1,4 @@
-"""Fuzzing tampered QTensors (issue 14): Hypothesis corrupts one field of a valid QTensor (bit flips in the payload,
+"""Fuzzing tampered QTensors: Hypothesis corrupts one field of a valid QTensor (bit flips in the payload,
 non-finite or non-positive scales, out-of-range group codes, broken permutations, wrong dtypes and shapes) and
 both implementations must answer alike: one ValueError/TypeError naming the field, or (when the tampered QTensor
 is still valid) bit-identical dequantization. Never a crash, another exception, or a disagreement."""

@@ -137,7 +137,7 @@ def test_the_leave_alone_check_can_fail(tmp_path):
     assert {"set_num_threads", "install"} <= set(_calls(f))
 
 
-@pytest.mark.parametrize("old,new,name", [("nn", "q35.torch.layer", "Q35Linear"), ("kernels", "q35.fast.matmul",
+@pytest.mark.parametrize("old,new,name", [("nn", "q35.torch.layer", "Q35Linear"), ("kernels", "q35.fast.gemm",
                                           "matmul_kernel"), ("validate", "q35.format.checks", "check_qtensor"),
                                           ("hessian", "q35.format.gptq_inputs", "prepare_gptq"),
                                           ("perplexity", "q35.eval.perplexity", "evaluate")])
@@ -166,8 +166,9 @@ def test_one_qtensor_constructor():
     bad = []
     for f in _sources(PACKAGE, REFERENCE):
         for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("QTensor", "cls") and \
-                    f.name != "qtensor.py":
+            called = getattr(node.func, "id", None) or getattr(node.func, "attr", None) if isinstance(node, ast.Call) \
+                else None
+            if called == "QTensor" and f.name != "qtensor.py":
                 bad.append(f"{f.relative_to(ROOT)}:{node.lineno}")
     assert not bad, bad
 

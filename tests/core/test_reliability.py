@@ -1,4 +1,4 @@
-"""Regression tests of issue 14's defects in the format, the fast path and the torch layer: every bad argument is
+"""Regression tests of past defects in the format, the fast path and the torch layer: every bad argument is
 one clear error (the same in the reference and the fast path), empty batches give empty results, and results are
 deterministic across processes."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regression tests of issue 14's file defects: a q35 model directory that was corrupted, edited or swapped never
+"""Regression tests of past file defects: a q35 model directory that was corrupted, edited or swapped never
 loads silently; malformed metadata is one ValueError naming the field; nothing is allocated for a size the
 metadata merely claims."""
 from __future__ import annotations

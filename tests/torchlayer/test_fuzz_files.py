@@ -1,4 +1,4 @@
-"""Fuzzing saved q35 model directories (issue 14): Hypothesis tampers with a saved tiny model — bit flips anywhere
+"""Fuzzing saved q35 model directories: Hypothesis tampers with a saved tiny model — bit flips anywhere
 in the weights file, truncation, edited config.json fields, edited safetensors metadata, swapped tensors — and
 every outcome must be "loads bit-identically" or "one ValueError", never a silent difference or another
 exception. The counts per class are printed at the end of the run (tests/conftest.py)."""
@@ -104,7 +104,7 @@ def test_edited_config_fields(original, data, verify):
     """Edits anywhere in config.json. Verified loads catch them by the config digest. Unverified loads skip the
     digests, so only structural checks remain: they must refuse every structural edit of the quantization metadata
     (layer shapes, bias, scale format, permutation flags, aliases, version) or load the same model. (A group-size
-    edit that keeps the group count is structurally valid: only the digest catches it, see the README.)"""
+    edit that keeps the group count is structurally valid: only the digest catches it, see docs/reliability.md.)"""
     d = _copy(original[0])
     cfg = json.loads((d / CONFIG).read_text())
     structural = {"quantization_config": {k: v for k, v in cfg["quantization_config"].items()

@@ -6,7 +6,7 @@ Importing it loads the compiled extension (`q35.fast.extension`), with one clear
 from .codec import dequantize, matmul, pack_codes, quantize, unpack_codes
 from .extension import default_threads, kernel_constants
 from .gptq import quantize_gptq
-from .matmul import KernelWeights, kernel_weights, matmul_kernel
+from .gemm import KernelWeights, kernel_weights, matmul_kernel
 
 __all__ = ["quantize", "quantize_gptq", "dequantize", "matmul", "pack_codes", "unpack_codes", "kernel_constants",
            "KernelWeights", "kernel_weights", "matmul_kernel", "default_threads"]

@@ -11,7 +11,7 @@ import numpy as np
 from ..format import DEFAULT_A8_BLOCK, DEFAULT_GROUP_SIZE, QTensor, num_groups, payload_bytes_per_row, unpermute_columns
 from ..format.checks import check_codes, check_packed, check_x, prepare_quantize
 from .extension import check_status, default_threads, ext, thread_count
-from .matmul import kernel_weights, matmul_kernel
+from .gemm import kernel_weights, matmul_kernel
 
 __all__ = ["quantize", "dequantize", "matmul", "pack_codes", "unpack_codes"]
 

@@ -19,7 +19,7 @@ __all__ = ["check_weight", "check_group_size", "check_positive_int", "check_a8_b
 _FLOAT_KINDS = "f"
 
 
-def _as_array(a, name: str) -> np.ndarray:
+def as_array(a, name: str) -> np.ndarray:
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch tensor, without importing torch
         a = a.detach().cpu()
         if str(a.dtype) == "torch.bfloat16":
@@ -31,12 +31,12 @@ def _as_array(a, name: str) -> np.ndarray:
         raise TypeError(f"{name}: cannot be read as an array ({exc})") from None
 
 
-def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
+def first_bad_index(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
 def _as_float32(a, name: str, ndims: tuple[int, ...]) -> np.ndarray:
-    arr = _as_array(a, name)
+    arr = as_array(a, name)
     if arr.dtype.kind not in _FLOAT_KINDS:
         raise TypeError(f"{name}: dtype {arr.dtype} is not a floating-point type (expected float32; "
                         "float16/float64 are converted)")
@@ -46,7 +46,7 @@ def _as_float32(a, name: str, ndims: tuple[int, ...]) -> np.ndarray:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
     bad = ~np.isfinite(arr)
     if bad.any():
-        idx = _first_bad(bad)
+        idx = first_bad_index(bad)
         raise ValueError(f"{name}: contains NaN or Inf (first at index {idx}: {arr[idx]!r}); "
                          "q35 only encodes finite values")
     return arr
@@ -58,7 +58,7 @@ def check_weight(weight) -> np.ndarray:
         raise ValueError(f"empty weight matrix (shape {w.shape}): q35 needs at least one row and one column")
     big = np.abs(w) > F16_MAX
     if big.any():
-        idx = _first_bad(big)
+        idx = first_bad_index(big)
         raise ValueError(f"weight: magnitude {float(w[idx]):g} at index {idx} exceeds {F16_MAX:g}, the binary16 "
                          "limit of q35 zeros/scales (rescale the matrix first)")
     return w
@@ -89,7 +89,7 @@ def check_x(x, in_features: int) -> np.ndarray:
 
 
 def check_codes(codes) -> np.ndarray:
-    arr = _as_array(codes, "codes")
+    arr = as_array(codes, "codes")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"codes: dtype {arr.dtype} is not an integer type")
     if arr.ndim not in (1, 2) or arr.shape[-1] == 0:
@@ -97,7 +97,7 @@ def check_codes(codes) -> np.ndarray:
     limits = np.where(np.arange(arr.shape[-1]) % 2 == 0, 15, 7)
     bad = (arr < 0) | (arr > limits)
     if bad.any():
-        idx = _first_bad(bad)
+        idx = first_bad_index(bad)
         lane = "even (4-bit, 0..15)" if idx[-1] % 2 == 0 else "odd (3-bit, 0..7)"
         raise ValueError(f"codes: value {int(arr[idx])} at index {idx} is out of range for an {lane} lane")
     return np.ascontiguousarray(arr, dtype=np.uint8)
@@ -119,13 +119,13 @@ def check_importance(importance, in_features: int | None) -> np.ndarray:
     if in_features is not None and a.shape[0] != in_features:
         raise ValueError(f"importance: length {a.shape[0]} does not match in_features {in_features}")
     if (a < 0).any():
-        raise ValueError(f"importance: negative value at index {_first_bad(a < 0)}")
+        raise ValueError(f"importance: negative value at index {first_bad_index(a < 0)}")
     return a
 
 
 def check_packed(packed, n: int) -> np.ndarray:
     n = check_positive_int(n, "n (weights per row)")
-    arr = _as_array(packed, "packed")
+    arr = as_array(packed, "packed")
     if isinstance(packed, (bytes, bytearray, memoryview)):
         arr = np.frombuffer(packed, dtype=np.uint8)
     if arr.dtype != np.uint8:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .qtensor import importance_permutation
 from .sizes import effective_group_size
-from .checks import (_as_array, _first_bad, check_group_size, check_importance, check_mode_flags, check_scale_format,
+from .checks import (as_array, first_bad_index, check_group_size, check_importance, check_mode_flags, check_scale_format,
                        check_weight)
 
 ORDERS = ("natural", "act", "lane_act", "odd_first", "odd_first_act", "even_first")
@@ -33,7 +33,7 @@ class GptqInputs:
 def check_hessian(hessian, k: int) -> np.ndarray:
     """The Hessian H = XᵀX/n of a layer with K inputs: float64 [K, K], finite, symmetric (to SYMMETRY_RTOL),
     non-negative diagonal. Returns the exactly symmetric (H + Hᵀ)·0.5."""
-    h = _as_array(hessian, "hessian")
+    h = as_array(hessian, "hessian")
     if h.dtype.kind != "f":
         raise TypeError(f"hessian: dtype {h.dtype} is not a floating-point type (expected float64)")
     if h.shape != (k, k):
@@ -41,14 +41,14 @@ def check_hessian(hessian, k: int) -> np.ndarray:
     h = np.ascontiguousarray(h, dtype=np.float64)
     bad = ~np.isfinite(h)
     if bad.any():
-        raise ValueError(f"hessian: contains NaN or Inf (first at index {_first_bad(bad)})")
+        raise ValueError(f"hessian: contains NaN or Inf (first at index {first_bad_index(bad)})")
     diag = np.diagonal(h)
     if (diag < 0).any():
-        raise ValueError(f"hessian: negative diagonal entry at index {_first_bad(diag < 0)[0]} (not a Gram matrix "
+        raise ValueError(f"hessian: negative diagonal entry at index {first_bad_index(diag < 0)[0]} (not a Gram matrix "
                          "XᵀX: not positive semidefinite)")
     asym = np.abs(h - h.T) > SYMMETRY_RTOL * float(diag.max(initial=0.0))
     if asym.any():
-        i, j = _first_bad(asym)
+        i, j = first_bad_index(asym)
         raise ValueError(f"hessian: not symmetric (H[{i},{j}] = {h[i, j]!r} but H[{j},{i}] = {h[j, i]!r})")
     return (h + h.T) * 0.5
 
@@ -82,7 +82,7 @@ def processing_order(order, diag: np.ndarray) -> np.ndarray:
         else:
             raise ValueError(f"order must be one of {ORDERS} or a permutation of 0..K-1, got {order!r}")
         return np.array(out, dtype=np.int32)
-    arr = _as_array(order, "order")
+    arr = as_array(order, "order")
     if arr.dtype.kind not in "iu" or arr.shape != (k,) or not np.array_equal(np.sort(arr), cols):
         raise ValueError(f"order: an explicit order must be an integer permutation of 0..{k - 1} (stored columns)")
     return arr.astype(np.int32)

@@ -15,10 +15,13 @@ _LAZY = {
     **dict.fromkeys(["collect_stats", "calibration_windows"], "calibration"),
     **dict.fromkeys(["load_float_model", "load_smollm2"], "loading"),
 }
-__all__ = list(_LAZY)
+_MODULES = ("layer", "models", "loading", "config", "calibration", "checkpoint", "hf")
+__all__ = [*_LAZY, *_MODULES]
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"q35.torch.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'q35.torch' has no attribute {name!r}")
     return getattr(importlib.import_module(f"q35.torch.{_LAZY[name]}"), name)

@@ -18,7 +18,7 @@ from .. import format as fmt
 from .config import DEFAULT_CONFIG, QuantConfig
 from .layer import Q35Linear
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "quantize_model", "block_linears",
+__all__ = ["SUPPORTED_MODEL_TYPES", "quantize_model", "quantize_weight", "block_linears",
            "q35_layers", "set_inference", "model_weight_bytes", "check_supported", "restore_nonpersistent_buffers",
            "nonpersistent_buffer_dtypes"]
 
@@ -61,7 +61,12 @@ def set_inference(model, activations: str | None = None, threads: int | None = N
         layer.threads = threads
 
 
-def _quantize_one(w: np.ndarray, config: QuantConfig, stats) -> fmt.QTensor:
+def quantize_weight(w: np.ndarray, config: QuantConfig, stats=None) -> fmt.QTensor:
+    """One float32 matrix W[N, K] quantized as ``config`` says; ``stats`` is the layer's calibration statistics
+    (q35.torch.calibration.LayerStats: importance, and the Hessian for GPTQ) when the configuration needs them."""
+    if config.needs_calibration and (stats is None or (config.method == "gptq" and stats.hessian is None)):
+        raise ValueError(f"configuration '{config.describe()}' needs calibration statistics"
+                         f"{' with the Hessian' if config.method == 'gptq' else ''}")
     importance = stats.importance if (stats is not None and config.importance) else None
     if config.method == "gptq":
         from ..fast import quantize_gptq
@@ -86,7 +91,7 @@ def quantize_model(model, config: QuantConfig = DEFAULT_CONFIG, calibration=None
     for name, lin in _progress(targets.items(), "quantizing block linears", progress, len(targets)):
         w = lin.weight.detach().to("cpu", torch.float32).numpy()
         try:
-            qt = _quantize_one(w, config, None if stats is None else stats[name])
+            qt = quantize_weight(w, config, None if stats is None else stats[name])
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{name}: {exc}") from None
         bias = None if lin.bias is None else lin.bias.detach().to("cpu", torch.float32)

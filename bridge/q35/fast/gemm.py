@@ -1,4 +1,5 @@
-"""The fused matmul kernels and the one place that knows the kernels' argument layout.
+"""The matrix products (fused float and A8 kernels, tiled BLAS path) and the one place that knows the kernels'
+argument layout.
 
 Layout: Python's C-ordered arrays are handed to Fortran as transposed views (W[N, K] is w(k, n), packed[N, P] is
 packed(p, n), ...), never copied into the wrong order. :func:`kernel_weights` validates a QTensor once and keeps it
