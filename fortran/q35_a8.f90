@@ -28,8 +28,7 @@ module q35_a8
   use, intrinsic :: iso_c_binding, only: c_loc, c_f_pointer
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
-  use q35_kernels, only: sizes_ok, params_ok
-  !$ use omp_lib, only: omp_get_max_threads
+  use q35_kernels, only: sizes_ok, params_ok, thread_count
   implicit none
   private
   public :: q35_gemm_a8, q35_quantize_a8
@@ -77,11 +76,11 @@ contains
     integer(int32) :: qi(ab), c, a, c0, c1
     q = 0_int8
     dx = 0.0_real64
-    info = 1
+    info = status_bad_sizes
     if (k < 1 .or. ab < wpb .or. mod(ab, wpb) /= 0 .or. ab > max_block .or. nab /= (k + ab - 1) / ab) return
-    info = 2
+    info = status_bad_value
     if (.not. all(ieee_is_finite(x))) return
-    info = 0
+    info = status_ok
     do c = 1, nb
       do a = 1, nab
         c0 = (a - 1) * ab + 1
@@ -308,17 +307,15 @@ contains
     type(prepared) :: pr
     integer(int32) :: t, nt
     y = 0.0_real32
-    info = 1
+    info = status_bad_sizes
     if (.not. sizes_ok(k, p, gs, ng) .or. nb < 1 .or. ab < wpb .or. mod(ab, wpb) /= 0 .or. ab > max_block) return
-    info = 2
+    info = status_bad_value
     if (.not. params_ok(scales, zeros) .or. .not. all(ieee_is_finite(x))) return
-    info = 3
+    info = status_big_endian
     if (.not. little_endian()) return
-    info = 0
+    info = status_ok
     call prepare(x, k, nb, gs, ab, pr)
-    nt = nthreads
-    !$ if (nt <= 0) nt = omp_get_max_threads()
-    nt = max(1, min(nt, n))
+    nt = thread_count(nthreads, n)
     !$omp parallel do schedule(static) num_threads(nt) default(shared) private(t)
     do t = 1, nt
       call a8_rows(packed, p, n, (t - 1) * n / nt + 1, t * n / nt, pr, scales, zeros, nb, y)

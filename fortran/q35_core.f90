@@ -1,4 +1,4 @@
-! q35 format core: constants and pure helpers shared by the kernels (SPEC.md §2-§4).
+! q35 format core: constants, status codes and pure helpers shared by the kernels (SPEC.md §2-§4).
 ! Standard Fortran 2018; every routine is pure, no vendor extensions.
 ! Bytes travel as integer(int8) (two's complement); they are read back with an explicit +256, never
 ! with bit operations on negative integers, whose result the standard leaves to the processor.
@@ -8,7 +8,9 @@ module q35_core
   private
   public :: lo4, hi4, lo3, hi3, bits_even, bits_odd, pair_bits, pairs_per_block, block_bytes, &
             weights_per_block, min_scale, f16_max, sc_max, zp_max
-  public :: f16_down, f16_up, code4, code3, encode_pair, pack_block, unpack_block, byte_value, &
+  public :: status_ok, status_bad_sizes, status_bad_value, status_not_positive_definite, &
+            status_propagation_overflow, status_big_endian
+  public :: f16_down, f16_up, encode_pair, pack_block, unpack_block, byte_value, &
             lattice_codes_of_block, pack_row_codes
 
   integer(int32), parameter :: lo4 = 0, hi4 = 15, lo3 = 0, hi3 = 7
@@ -19,6 +21,16 @@ module q35_core
   integer(int32), parameter :: sc_max = 63, zp_max = 15   ! compact scale codes 1..63, zero points 0..15
   real(real64), parameter :: min_scale = 2.0_real64**(-24)
   real(real64), parameter :: f16_max = 65504.0_real64
+
+  ! The `info` every wrapped routine returns (bridge/kernels.py and bridge/gptq.py turn them into errors).
+  ! The bridge validates every input first; the kernels still check what they rely on and report instead of
+  ! touching memory they were not given.
+  integer(int32), parameter :: status_ok = 0
+  integer(int32), parameter :: status_bad_sizes = 1                ! inconsistent sizes
+  integer(int32), parameter :: status_bad_value = 2                ! non-finite or out-of-range input
+  integer(int32), parameter :: status_not_positive_definite = 3    ! GPTQ: a Cholesky pivot <= 0 after damping
+  integer(int32), parameter :: status_propagation_overflow = 4     ! GPTQ: a working value became non-finite
+  integer(int32), parameter :: status_big_endian = 5               ! A8: transfer() is not little-endian
 
 contains
 
@@ -43,22 +55,6 @@ contains
     u = f16_ulp_exponent(x)
     r = scale(real(ceiling(scale(x, -u), int64), real64), u)
   end function f16_up
-
-  ! Even lane: clamp(floor((w - z)/s + 0.5), 0, 15).
-  pure integer(int32) function code4(w, z, s) result(q)
-    real(real64), intent(in) :: w, z, s
-    real(real64) :: t
-    t = (w - z) / s
-    q = int(min(max(floor(t + 0.5_real64, int64), int(lo4, int64)), int(hi4, int64)), int32)
-  end function code4
-
-  ! Odd lane: clamp(floor((w - z)/s * 0.5 + 0.5), 0, 7).
-  pure integer(int32) function code3(w, z, s) result(q)
-    real(real64), intent(in) :: w, z, s
-    real(real64) :: t
-    t = (w - z) / s
-    q = int(min(max(floor(t * 0.5_real64 + 0.5_real64, int64), int(lo3, int64)), int(hi3, int64)), int32)
-  end function code3
 
   pure integer(int32) function encode_pair(q4, q3) result(c)
     integer(int32), intent(in) :: q4, q3

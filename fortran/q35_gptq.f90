@@ -6,12 +6,13 @@
 ! arrives and subtracting e*U(p, q) from every later column q. Every binary64 operation happens in the order
 ! SPEC §9 states (pyref/gptq.py runs the same ones), so the codes are bit-identical; loops are arranged so the
 ! independent updates run as contiguous vector loops (compiled with -ffp-contract=off: no FMA).
-! Status codes: 0 ok, 1 inconsistent sizes, 2 non-finite or out-of-range input, 3 not positive definite,
-! 4 non-finite working value (the Hessian is too ill-conditioned for the error propagation).
+! Status codes (q35_core): status_not_positive_definite when a pivot of the damped Hessian is <= 0,
+! status_propagation_overflow when a working value becomes non-finite (the Hessian is too ill-conditioned).
 module q35_gptq
-  use, intrinsic :: iso_fortran_env, only: real32, real64, int8, int32, int64
+  use, intrinsic :: iso_fortran_env, only: real32, real64, int8, int32
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
+  use q35_grid, only: lane_code, lattice_code, minmax_grid, compact_row_scale, search_grid
   implicit none
   private
   public :: q35_gptq_factor, q35_gptq_quantize
@@ -28,9 +29,9 @@ contains
     real(real64), allocatable :: l(:, :), m(:, :)
     integer(int32) :: i, j
     ut = 0.0_real64
-    info = 1
+    info = status_bad_sizes
     if (k < 1) return
-    info = 2
+    info = status_bad_value
     if (.not. all(ieee_is_finite(a))) return
     allocate (l(k, k), m(k, k))
     l = 0.0_real64
@@ -40,7 +41,7 @@ contains
       end do
     end do
     call cholesky_in_place(l, k, info)
-    if (info /= 0) return
+    if (info /= status_ok) return
     call lower_inverse(l, m, k)
     do j = 1, k                 ! U(p, q) = M(k+1-p, k+1-q); column p of ut is row p of U
       do i = j, k
@@ -50,17 +51,18 @@ contains
   end subroutine q35_gptq_factor
 
   ! Right-looking Cholesky on the lower triangle: entry (i, j) receives -l(i,c)*l(j,c) for c = 1..j-1 in
-  ! increasing c (as pyref's left-looking loop), then is divided by l(j, j). info = 3 on a pivot <= 0.
+  ! increasing c (as pyref's left-looking loop), then is divided by l(j, j). A pivot <= 0 (or NaN) gives
+  ! info = status_not_positive_definite.
   subroutine cholesky_in_place(l, k, info)
     integer(int32), intent(in) :: k
     real(real64), intent(inout) :: l(k, k)
     integer(int32), intent(out) :: info
     integer(int32) :: i, j, c
     real(real64) :: t
-    info = 0
+    info = status_ok
     do c = 1, k
       if (.not. l(c, c) > 0.0_real64) then
-        info = 3
+        info = status_not_positive_definite
         return
       end if
       l(c, c) = sqrt(l(c, c))
@@ -118,7 +120,7 @@ contains
     zeros = 0.0_real32
     row_scales = 0.0_real32
     group_codes = 0
-    info = 1
+    info = status_bad_sizes
     if (k < 1 .or. gs < 1 .or. rows_per_block < 1 .or. ng /= (k + gs - 1) / gs &
         .or. p /= block_bytes * ((k + weights_per_block - 1) / weights_per_block)) return
     seen = .false.
@@ -127,13 +129,13 @@ contains
       if (seen(order(r0) + 1)) return
       seen(order(r0) + 1) = .true.
     end do
-    info = 2
+    info = status_bad_value
     if (.not. all(ieee_is_finite(w)) .or. .not. all(ieee_is_finite(a)) .or. .not. all(ieee_is_finite(ut))) return
     if (any(abs(real(w, real64)) > f16_max) .or. any(a < 0.0_real32)) return
-    info = 0
+    info = status_ok
     nb = (n + rows_per_block - 1) / rows_per_block
     nthreads = max(1, threads)
-    status = 0
+    status = status_ok     ! reduction(max): status_propagation_overflow if any block reports it
     !$omp parallel do num_threads(nthreads) schedule(dynamic, 1) private(r0) reduction(max:status)
     do blk = 1, nb
       r0 = (blk - 1) * rows_per_block + 1
@@ -171,7 +173,7 @@ contains
         wp(q, r) = real(w(order(q) + 1, r), real64)
       end do
       d(r) = 0.0_real64
-      if (compact == 1) d(r) = compact_row_scale(w(:, r), gs)
+      if (compact == 1) d(r) = compact_row_scale(real(w(:, r), real64), gs)
     end do
     chosen = .false.
     do q = 1, k
@@ -185,11 +187,11 @@ contains
             vals(i - k0 + 1) = wp(pos(i), r)
           end do
           if (.not. all(ieee_is_finite(vals(1:k1 - k0 + 1)))) then
-            status = 4
+            status = status_propagation_overflow
             return
           end if
           if (compact == 1) then
-            call search_grid(vals(1:k1 - k0 + 1), a(k0:k1), k0 - 1, d(r), code, z, s)
+            call search_grid(vals(1:k1 - k0 + 1), a(k0:k1), k0, d(r), code, z, s)
             group_codes(j, r) = code
           else
             call minmax_grid(vals(1:k1 - k0 + 1), z, s)
@@ -201,11 +203,11 @@ contains
           chosen(j, r) = .true.
         end if
         if (.not. ieee_is_finite(wp(q, r))) then
-          status = 4
+          status = status_propagation_overflow
           return
         end if
-        codes(c, r) = lane_code(wp(q, r), gz(j, r), gsc(j, r), c - 1)
-        e(r) = (wp(q, r) - (gz(j, r) + gsc(j, r) * real(lattice(codes(c, r), c - 1), real64))) / ut(q, q)
+        codes(c, r) = lane_code(wp(q, r), gz(j, r), gsc(j, r), c)
+        e(r) = (wp(q, r) - (gz(j, r) + gsc(j, r) * real(lattice_code(codes(c, r), c), real64))) / ut(q, q)
         do i = q + 1, k
           wp(i, r) = wp(i, r) - e(r) * ut(i, q)
         end do
@@ -216,98 +218,5 @@ contains
       call pack_row_codes(codes(:, r), packed(:, r))
     end do
   end subroutine quantize_rows
-
-  ! SPEC §3 steps 1-3 on the group's current values clamped to +-65504.
-  pure subroutine minmax_grid(v, z, s)
-    real(real64), intent(in) :: v(:)
-    real(real64), intent(out) :: z, s
-    z = f16_down(min(max(minval(v), -f16_max), f16_max))
-    s = max(f16_up((min(max(maxval(v), -f16_max), f16_max) - z) / 15.0_real64), min_scale)
-  end subroutine minmax_grid
-
-  ! SPEC §8 steps 1-2 on the original row: d = max(f16_up(max_j s0_j / 63), 2**-24).
-  pure real(real64) function compact_row_scale(w, gs) result(d)
-    real(real32), intent(in) :: w(:)
-    integer(int32), intent(in) :: gs
-    real(real64) :: lo, hi, s0max
-    integer(int32) :: k0, k1
-    s0max = 0.0_real64
-    do k0 = 1, size(w), gs
-      k1 = min(k0 + gs - 1, size(w))
-      lo = min(real(minval(w(k0:k1)), real64), 0.0_real64)
-      hi = max(real(maxval(w(k0:k1)), real64), 0.0_real64)
-      s0max = max(s0max, (hi - lo) / 15.0_real64)
-    end do
-    d = max(f16_up(s0max / real(sc_max, real64)), min_scale)
-  end function compact_row_scale
-
-  ! SPEC §8 step 3 on binary64 values (col0 = 0-based stored column of v(1)): the (sc, zp) of smallest
-  ! importance-weighted error, first minimum wins. Reals are clamped before integer conversion (to +-64), which
-  ! cannot change the clamped results.
-  pure subroutine search_grid(v, a, col0, d, code, z, s)
-    real(real64), intent(in) :: v(:), d
-    real(real32), intent(in) :: a(:)
-    integer(int32), intent(in) :: col0
-    integer(int32), intent(out) :: code
-    real(real64), intent(out) :: z, s
-    real(real64) :: lo, hi, err, best_err, st
-    integer(int32) :: c0, sc, zp, zc, best_sc, best_zp
-    lo = min(minval(v), 0.0_real64)
-    hi = max(maxval(v), 0.0_real64)
-    c0 = int(min(max(ceiling(min((hi - lo) / 15.0_real64 / d, 64.0_real64), int64), 1_int64), &
-                 int(sc_max, int64)), int32)
-    best_sc = c0
-    best_zp = 0
-    best_err = huge(1.0_real64)
-    do sc = max(1, (5 * c0) / 8), min(sc_max, c0 + 1)
-      st = d * real(sc, real64)
-      zc = int(floor(min(max(8.0_real64 - (lo + hi) / (2.0_real64 * st), -64.0_real64), 64.0_real64), int64), int32)
-      do zp = max(0, min(zp_max, zc - 1)), min(zp_max, max(0, zc + 1))
-        err = weighted_error(v, a, col0, -(real(zp, real64) * st), st)
-        if (err < best_err) then
-          best_err = err
-          best_sc = sc
-          best_zp = zp
-        end if
-      end do
-    end do
-    s = d * real(best_sc, real64)
-    z = -(real(best_zp, real64) * s)
-    code = best_sc + best_zp * 64
-  end subroutine search_grid
-
-  ! sum a_i*(v_i - (z + s*L_i))**2 in binary64, in column order.
-  pure real(real64) function weighted_error(v, a, col0, z, s) result(err)
-    real(real64), intent(in) :: v(:), z, s
-    real(real32), intent(in) :: a(:)
-    integer(int32), intent(in) :: col0
-    real(real64) :: e
-    integer(int32) :: i
-    err = 0.0_real64
-    do i = 1, size(v)
-      e = v(i) - (z + s * real(lattice(lane_code(v(i), z, s, col0 + i - 1), col0 + i - 1), real64))
-      err = err + real(a(i), real64) * (e * e)
-    end do
-  end function weighted_error
-
-  ! Code of a value on (z, s) for 0-based stored column col: §3 step 4. t is clamped to [-1, 16] first, which
-  ! leaves the clamped codes unchanged and keeps floor's integer result in range for any finite value.
-  pure integer(int32) function lane_code(v, z, s, col) result(q)
-    real(real64), intent(in) :: v, z, s
-    integer(int32), intent(in) :: col
-    real(real64) :: t
-    t = min(max((v - z) / s, -1.0_real64), 16.0_real64)
-    if (mod(col, 2) == 0) then
-      q = int(min(max(floor(t + 0.5_real64, int64), int(lo4, int64)), int(hi4, int64)), int32)
-    else
-      q = int(min(max(floor(t * 0.5_real64 + 0.5_real64, int64), int(lo3, int64)), int(hi3, int64)), int32)
-    end if
-  end function lane_code
-
-  ! Lattice code L: q4 on even (0-based) columns, 2*q3 on odd ones.
-  pure integer(int32) function lattice(q, col) result(lc)
-    integer(int32), intent(in) :: q, col
-    lc = merge(q, 2 * q, mod(col, 2) == 0)
-  end function lattice
 
 end module q35_gptq

@@ -2,13 +2,12 @@
 !
 ! Layout: Python's C-ordered W[N, K] is Fortran's w(k, n) (column k of row n is contiguous), packed[N, P] is
 ! packed(p, n), scales[N, G] is scales(ng, n), x[B, K] is x(k, b) and y[B, N] is y(n, b). No copies.
-! The bridge validates every input first; the kernels still check what they rely on and report through `info`
-! (0 = ok, 1 = inconsistent sizes, 2 = non-finite or out-of-range value) instead of touching memory they
-! were not given.
+! Every routine reports through `info` (q35_core's status codes).
 module q35_kernels
   use, intrinsic :: iso_fortran_env, only: real32, real64, int8, int32, int64
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use q35_core
+  use q35_grid, only: even_lane, lane_code, minmax_grid, compact_row_scale, search_grid
   !$ use omp_lib, only: omp_get_max_threads
   implicit none
   private
@@ -58,27 +57,25 @@ contains
     integer(int32), intent(out) :: info
     integer(int32) :: codes(k)
     integer(int32) :: row, j, col, k0, k1
-    real(real64) :: m, mx, z, s
+    real(real64) :: wr(k), z, s
 
     packed = 0_int8
     scales = 0.0_real32
     zeros = 0.0_real32
-    info = 1
+    info = status_bad_sizes
     if (.not. sizes_ok(k, p, gs, ng)) return
-    info = 2
+    info = status_bad_value
     if (.not. all(ieee_is_finite(w))) return
     if (any(abs(real(w, real64)) > f16_max)) return
-    info = 0
+    info = status_ok
     do row = 1, n
+      wr = real(w(:, row), real64)
       do j = 1, ng
         k0 = (j - 1) * gs + 1
         k1 = min(j * gs, k)
-        m = real(minval(w(k0:k1, row)), real64)
-        mx = real(maxval(w(k0:k1, row)), real64)
-        z = f16_down(m)
-        s = max(f16_up((mx - z) / 15.0_real64), min_scale)
+        call minmax_grid(wr(k0:k1), z, s)
         do col = k0, k1
-          codes(col) = lane_code(real(w(col, row), real64), z, s, col)
+          codes(col) = lane_code(wr(col), z, s, col)
         end do
         scales(j, row) = real(s, real32)   ! exact: s and z are binary16 values
         zeros(j, row) = real(z, real32)
@@ -89,7 +86,7 @@ contains
 
   ! SPEC §8: per row a binary16 scale d; per group the (sc, zp) that minimises sum a_k*(w_k - w_hat_k)**2 over
   ! sc in [max(1, 5*c0/8), min(63, c0+1)] and zp in [zc-1, zc+1] (clamped to 0..15), first minimum wins.
-  ! The arithmetic and its order are those of pyref.search_group, so the choice is bit-identical. Rows are split
+  ! q35_grid runs pyref.search_group's arithmetic in its order, so the choice is bit-identical. Rows are split
   ! over nthreads OpenMP threads (<= 0: the OpenMP default); each row is computed alone, so the bits do not depend
   ! on the thread count.
   subroutine q35_quantize_compact(w, a, gs, ng, p, nthreads, packed, row_scales, group_codes, info, k, n)
@@ -104,15 +101,13 @@ contains
     packed = 0_int8
     row_scales = 0.0_real32
     group_codes = 0
-    info = 1
+    info = status_bad_sizes
     if (.not. sizes_ok(k, p, gs, ng)) return
-    info = 2
+    info = status_bad_value
     if (.not. all(ieee_is_finite(w)) .or. .not. all(ieee_is_finite(a))) return
     if (any(abs(real(w, real64)) > f16_max) .or. any(a < 0.0_real32)) return
-    info = 0
-    nt = nthreads
-    !$ if (nt <= 0) nt = omp_get_max_threads()
-    nt = max(1, nt)
+    info = status_ok
+    nt = thread_count(nthreads, n)
     !$omp parallel do schedule(dynamic, 16) num_threads(nt) default(shared) private(row)
     do row = 1, n
       call compact_row(w(:, row), a, gs, ng, packed(:, row), row_scales(row), group_codes(:, row))
@@ -120,7 +115,7 @@ contains
     !$omp end parallel do
   end subroutine q35_quantize_compact
 
-  ! One row of q35_quantize_compact.
+  ! One row of q35_quantize_compact: SPEC §8 steps 1-4 (q35_grid), then the row's payload.
   subroutine compact_row(w, a, gs, ng, packed, row_scale, group_codes)
     real(real32), intent(in) :: w(:), a(:)
     integer(int32), intent(in) :: gs, ng
@@ -128,108 +123,22 @@ contains
     real(real32), intent(out) :: row_scale
     integer(int32), intent(out) :: group_codes(:)
     integer(int32) :: codes(size(w))
-    integer(int32) :: j, col, k, k0, k1, best_sc, best_zp
-    real(real64) :: lo, hi, d, s, z, s0max
+    real(real64) :: wr(size(w)), d, s, z
+    integer(int32) :: j, col, k, k0, k1
     k = size(w)
-    s0max = 0.0_real64
-    do j = 1, ng
-      call group_span(w((j - 1) * gs + 1:min(j * gs, k)), lo, hi)
-      s0max = max(s0max, (hi - lo) / 15.0_real64)
-    end do
-    d = max(f16_up(s0max / real(sc_max, real64)), min_scale)
+    wr = real(w, real64)
+    d = compact_row_scale(wr, gs)
     do j = 1, ng
       k0 = (j - 1) * gs + 1
       k1 = min(j * gs, k)
-      call search_group(w(k0:k1), a(k0:k1), k0, d, best_sc, best_zp)
-      s = d * real(best_sc, real64)
-      z = -(real(best_zp, real64) * s)
+      call search_grid(wr(k0:k1), a(k0:k1), k0, d, group_codes(j), z, s)
       do col = k0, k1
-        codes(col) = lane_code(real(w(col), real64), z, s, col)
+        codes(col) = lane_code(wr(col), z, s, col)
       end do
-      group_codes(j) = best_sc + best_zp * 64
     end do
     row_scale = real(d, real32)   ! exact: d is a binary16 value
     call pack_row_codes(codes, packed)
   end subroutine compact_row
-
-  ! The candidate grids of one group in pyref's order (sc ascending, then zp ascending) and the first with the
-  ! strictly smallest error. Every candidate's error is accumulated in column order as in pyref.group_error; the
-  ! candidates are independent, so the inner loop over them vectorises (vdivpd, vroundpd, ... across lanes).
-  pure subroutine search_group(w, a, col0, d, best_sc, best_zp)
-    real(real32), intent(in) :: w(:), a(:)
-    integer(int32), intent(in) :: col0
-    real(real64), intent(in) :: d
-    integer(int32), intent(out) :: best_sc, best_zp
-    integer(int32), parameter :: max_cand = 3 * sc_max
-    real(real64) :: cs(max_cand), cz(max_cand), err(max_cand)
-    integer(int32) :: csc(max_cand), czp(max_cand)
-    real(real64) :: lo, hi, s, wi, ai, t, q, e
-    integer(int32) :: c0, sc, zp, zc, nc, c, i
-    call group_span(w, lo, hi)
-    c0 = int(min(max(ceiling((hi - lo) / 15.0_real64 / d, int64), 1_int64), int(sc_max, int64)), int32)
-    nc = 0
-    do sc = max(1, (5 * c0) / 8), min(sc_max, c0 + 1)
-      s = d * real(sc, real64)
-      ! clamping to +-64 first keeps the int32 conversion defined and cannot change the clamped zp range
-      zc = int(min(max(floor(8.0_real64 - (lo + hi) / (2.0_real64 * s), int64), -64_int64), 64_int64), int32)
-      do zp = max(0, min(zp_max, zc - 1)), min(zp_max, max(0, zc + 1))
-        nc = nc + 1
-        csc(nc) = sc
-        czp(nc) = zp
-        cs(nc) = s
-        cz(nc) = -(real(zp, real64) * s)
-      end do
-    end do
-    err(1:nc) = 0.0_real64
-    do i = 1, size(w)
-      wi = real(w(i), real64)
-      ai = real(a(i), real64)
-      if (mod(col0 + i - 1, 2) == 1) then          ! even lane (1-based odd column): L = q4
-        do c = 1, nc
-          t = (wi - cz(c)) / cs(c)
-          q = real(int(min(max(t + 0.5_real64, 0.0_real64), 15.5_real64), int32), real64)   ! = clamp(floor(.))
-          e = wi - (cz(c) + cs(c) * q)
-          err(c) = err(c) + ai * (e * e)
-        end do
-      else                                          ! odd lane: L = 2*q3
-        do c = 1, nc
-          t = (wi - cz(c)) / cs(c)
-          q = real(int(min(max(t * 0.5_real64 + 0.5_real64, 0.0_real64), 7.5_real64), int32), real64)
-          e = wi - (cz(c) + cs(c) * (2.0_real64 * q))
-          err(c) = err(c) + ai * (e * e)
-        end do
-      end if
-    end do
-    best_sc = c0                 ! kept when no error is below the initial bound (pyref: math.inf)
-    best_zp = 0
-    e = huge(1.0_real64)
-    do c = 1, nc
-      if (err(c) < e) then
-        e = err(c)
-        best_sc = csc(c)
-        best_zp = czp(c)
-      end if
-    end do
-  end subroutine search_group
-
-  ! lo = min(min(w), 0), hi = max(max(w), 0) in binary64.
-  pure subroutine group_span(w, lo, hi)
-    real(real32), intent(in) :: w(:)
-    real(real64), intent(out) :: lo, hi
-    lo = min(real(minval(w), real64), 0.0_real64)
-    hi = max(real(maxval(w), real64), 0.0_real64)
-  end subroutine group_span
-
-  ! The code of column col (1-based) on the grid (z, s): 4-bit on even columns, 3-bit on odd ones.
-  pure integer(int32) function lane_code(w, z, s, col) result(q)
-    real(real64), intent(in) :: w, z, s
-    integer(int32), intent(in) :: col
-    if (mod(col, 2) == 1) then
-      q = code4(w, z, s)
-    else
-      q = code3(w, z, s)
-    end if
-  end function lane_code
 
   ! Per-weight codes (even columns 0..15, odd 0..7) -> payload.
   subroutine q35_pack(codes, p, packed, info, k, n)
@@ -239,16 +148,16 @@ contains
     integer(int32), intent(out) :: info
     integer(int32) :: row, col, hi
     packed = 0_int8
-    info = 1
+    info = status_bad_sizes
     if (k < 1 .or. p /= block_bytes * ((k + weights_per_block - 1) / weights_per_block)) return
-    info = 2
+    info = status_bad_value
     do row = 1, n
       do col = 1, k
-        hi = merge(hi4, hi3, mod(col, 2) == 1)
+        hi = merge(hi4, hi3, even_lane(col))
         if (codes(col, row) < 0 .or. codes(col, row) > hi) return
       end do
     end do
-    info = 0
+    info = status_ok
     do row = 1, n
       call pack_row_codes(codes(:, row), packed(:, row))
     end do
@@ -262,9 +171,9 @@ contains
     integer(int32), intent(out) :: info
     integer(int32) :: row, b, i, c0, pairs(pairs_per_block), wcodes(weights_per_block)
     codes = 0
-    info = 1
+    info = status_bad_sizes
     if (k < 1 .or. p /= block_bytes * ((k + weights_per_block - 1) / weights_per_block)) return
-    info = 0
+    info = status_ok
     do row = 1, n
       do b = 0, p / block_bytes - 1
         call unpack_block(packed(b * block_bytes + 1:(b + 1) * block_bytes, row), pairs)
@@ -304,12 +213,12 @@ contains
     integer(int32), intent(out) :: info
     integer(int32) :: row, nt
     logical :: fast
-    info = 1
+    info = status_bad_sizes
     if (sizes_ok(k, p, gs, ng)) then
-      info = 2
-      if (params_ok(scales, zeros)) info = 0
+      info = status_bad_value
+      if (params_ok(scales, zeros)) info = status_ok
     end if
-    if (info /= 0) then
+    if (info /= status_ok) then
       w = 0.0_real32
       return
     end if

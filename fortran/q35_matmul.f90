@@ -25,24 +25,13 @@ module q35_matmul
                          half_mask, half_scale
   implicit none
   private
-  public :: q35_gemv, q35_gemm
+  public :: q35_gemm
 
   integer(int32), parameter :: wpb = weights_per_block, bpb = block_bytes
   real(real32), parameter :: tiny_x = 2.0_real32**(-100)
   integer(int32), parameter :: vb = 16   ! blocks per chunk: one 16-lane vector of blocks
 
 contains
-
-  ! y = W_hat x for one input vector: per group, z*sum(x) + s*sum(x*L) (SPEC §5).
-  subroutine q35_gemv(x, packed, scales, zeros, gs, nthreads, y, info, k, p, n, ng)
-    integer(int32), intent(in) :: k, p, n, ng, gs, nthreads
-    real(real32), intent(in) :: x(k)
-    integer(int8), intent(in) :: packed(p, n)
-    real(real32), intent(in) :: scales(ng, n), zeros(ng, n)
-    real(real32), intent(out) :: y(n)
-    integer(int32), intent(out) :: info
-    call q35_gemm(x, packed, scales, zeros, gs, nthreads, y, info, k, 1, p, n, ng)
-  end subroutine q35_gemv
 
   ! y(:, c) = W_hat x(:, c) for a small batch; each block is decoded once per tile of up to 4 batch columns. Output
   ! rows are split into nthreads contiguous shares (<= 0: the OpenMP default); every row is computed the same way
@@ -57,11 +46,11 @@ contains
     real(real32), allocatable :: sx(:, :)
     integer(int32) :: c, j
     y = 0.0_real32
-    info = 1
+    info = status_bad_sizes
     if (.not. sizes_ok(k, p, gs, ng) .or. nb < 1) return
-    info = 2
+    info = status_bad_value
     if (.not. params_ok(scales, zeros) .or. .not. all(ieee_is_finite(x))) return
-    info = 0
+    info = status_ok
     ! The zero-point term needs sum(x) per group; it depends on x only, so compute it once.
     allocate(sx(ng, nb))
     do c = 1, nb
