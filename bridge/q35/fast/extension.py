@@ -88,22 +88,28 @@ if _mismatch:  # a kernel built from other sources than the format describes: re
     raise ImportError(f"Fortran kernel constants disagree with q35.format: {_mismatch}")
 
 
-# The status codes every wrapped routine returns in `info` (fortran/q35_core.f90 names them): the exception type
-# and the message the caller sees. Codes 1 and 2 mean Python's validation let something through (a q35 bug).
+# The status codes every wrapped routine returns in `info`, by their names in fortran/q35_core.f90: the exception
+# type and the message the caller sees. Codes 1 and 2 from a quantizer mean Python's validation let something
+# through (a q35 bug); 2 from a matmul is non-finite x, which only the kernel's pass over x sees.
 STATUS = {
-    1: (RuntimeError, "inconsistent sizes reached the kernel (validation bug)"),
-    2: (ValueError, "x or the weights contain NaN/Inf or an out-of-range value"),
-    3: (ValueError, "hessian: not positive definite after damping; raise damp"),
-    4: (ValueError, "hessian: error propagation overflowed (the Hessian is too ill-conditioned); raise damp"),
-    5: (RuntimeError, "this processor does not store integers little-endian, which the A8 kernel assumes; use "
-                      "activations='float'"),
+    "status_bad_sizes": (1, RuntimeError, "inconsistent sizes reached the kernel (validation bug)"),
+    "status_bad_value": (2, ValueError, "x or the weights contain NaN/Inf or an out-of-range value"),
+    "status_not_positive_definite": (3, ValueError, "hessian: not positive definite after damping; raise damp"),
+    "status_propagation_overflow": (4, ValueError, "hessian: error propagation overflowed (the Hessian is too "
+                                                   "ill-conditioned); raise damp"),
+    "status_big_endian": (5, RuntimeError, "this processor does not store integers little-endian, which the A8 "
+                                           "kernel assumes; use activations='float'"),
 }
+_BY_CODE = {code: (kind, message) for code, kind, message in STATUS.values()}
+_compiled = {name: int(getattr(_module.q35_core, name)) for name in STATUS}
+if _compiled != {name: entry[0] for name, entry in STATUS.items()}:
+    raise ImportError(f"Fortran status codes disagree with q35.fast.extension.STATUS: {_compiled}")
 
 
 def check_status(info: int, kernel: str) -> None:
     """Turn a kernel's status code into the error the caller sees (nothing for 0)."""
     if info:
-        kind, message = STATUS.get(int(info), (RuntimeError, f"unknown status {info}"))
+        kind, message = _BY_CODE.get(int(info), (RuntimeError, f"unknown status {info}"))
         raise kind(f"{kernel}: {message}")
 
 

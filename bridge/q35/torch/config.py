@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from .. import format as fmt
-from ..format.integers import check_group_size
+from ..format.integers import check_group_size, check_positive_int
 
 __all__ = ["QuantConfig", "DEFAULT_CONFIG", "METHODS"]
 
@@ -47,9 +47,7 @@ class QuantConfig:
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if not isinstance(self.gptq, dict):
             raise ValueError(f"gptq options must be a mapping, got {type(self.gptq).__name__}")
-        if isinstance(self.calib_windows_per_doc, bool) or not isinstance(self.calib_windows_per_doc, int) \
-                or self.calib_windows_per_doc < 1:
-            raise ValueError(f"calib_windows_per_doc must be a positive integer, got {self.calib_windows_per_doc!r}")
+        check_positive_int(self.calib_windows_per_doc, "calib_windows_per_doc")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.scale_format not in fmt.SCALE_FORMATS:
