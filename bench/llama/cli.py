@@ -1,4 +1,4 @@
-"""`python -m bench.llama` / `make bench` / `q35 bench`: options, the prepared inputs (SmolLM2 as float32
+"""`python -m bench.llama` / `make bench`: options, the prepared inputs (SmolLM2 as float32
 safetensors, prompts, perplexity windows), one worker process per (model, precision), then every output; or
 --report-only to rebuild the outputs from a previous run's workers.json."""
 from __future__ import annotations
@@ -94,7 +94,7 @@ def prepare_q35(fp32_dir: Path, args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="q35 bench", description="end-to-end latency/throughput/memory/energy benchmark")
+    p = argparse.ArgumentParser(prog="python -m bench.llama", description="end-to-end latency/throughput/memory/energy benchmark")
     p.add_argument("--full", action="store_true", help="the full protocol (more repeats, tokens, documents, layers)")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--precisions", default=None, help=f"default {','.join(PRECISIONS)} (GPU: {','.join(GPU_PRECISIONS)})")
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     models = a.models.split(",")
     t_start = time.perf_counter()
     prov = _provenance(a, device)
-    print(f"q35 bench ({'full' if a.full else 'quick'}): device {device}, models {models}, precisions {precisions}, "
+    print(f"bench.llama ({'full' if a.full else 'quick'}): device {device}, models {models}, precisions {precisions}, "
           f"{a.repeats} repeats after {a.warmup} warm-up, prompt {a.prompt_len} tokens, {a.new_tokens} new tokens, "
           f"{a.threads} torch thread(s)", flush=True)
     results = []
@@ -202,5 +202,5 @@ def main(argv: list[str] | None = None) -> int:
     prov["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     prov["bench_wall_s"] = time.perf_counter() - t_start
     write_all(results, prov, Path(a.out))
-    print(f"q35 bench finished in {prov['bench_wall_s']:.0f} s; results in {a.out}")
+    print(f"bench.llama finished in {prov['bench_wall_s']:.0f} s; results in {a.out}")
     return 0

@@ -123,7 +123,8 @@ def run_one(model: str, fmt_name: str, hardware: list[str] | None, context: int,
 
 def _parser() -> argparse.ArgumentParser:
     start, end = markers(DOCS_BLOCK)
-    page = page_of(DOCS_BLOCK).relative_to(REPO_ROOT)
+    page = page_of(DOCS_BLOCK)
+    page = page.relative_to(REPO_ROOT) if page.is_relative_to(REPO_ROOT) else page
     p = argparse.ArgumentParser(prog="python -m bench.projection", description="Modelled accelerator throughput / memory "
                                 "projection for LLaMA-architecture models")
     p.add_argument("--model", help="model id from bench/catalog/models.json (e.g. llama-2-70b)")

@@ -1,7 +1,7 @@
 """q35 configurations: how a whole model's block linears are quantized (no torch needed to read or write one).
 
 :data:`DEFAULT_CONFIG` is what ``q35 quantize`` uses: the best configuration the tables measured at ≤ 3.6 all-in
-bits per weight (README, "Quality tables": the row "q35 g224 gptq lane_act+perm", 3.599 bpw on SmolLM2): SPEC §9
+bits per weight (docs/quality.md: the row "q35 g224 gptq lane_act+perm", 3.599 bpw on SmolLM2): SPEC §9
 error compensation in "lane_act" order, compact grids of 224 columns, importance permutation, calibration on the
 default 8,192 tokens.
 """
