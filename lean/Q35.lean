@@ -18,8 +18,8 @@ import Q35.A8
 
 Each file below states SPEC.md facts over `Nat`/`Int` and proves them with core tactics only. The proofs
 have not been compiled (no Lean toolchain installs on the project's machines; `make verify` runs
-`lake build` wherever one is on PATH). Every theorem is checked by a mirror in `tests/test_mirror_*.py`
-that evaluates the statement as written here (tests/lean_py.py) and runs it against pyref and the Fortran
-kernels; each mirror records a pin of the statement and the definitions it uses (tests/lean_text.py), so
-any change here fails CI until the mirror is reviewed and re-pinned (`python tests/lean_pins.py --repin`).
+`lake build` wherever one is on PATH). Every theorem is checked by a mirror in `tests/formal/test_mirror_*.py`
+that evaluates the statement as written here (tests/formal/lean_py.py) and runs it against pyref and the Fortran
+kernels; `tests/formal/lean_pins.json` holds the reviewed text of every declaration, so any change here fails CI
+until the mirror is reviewed and re-pinned (`python tests/formal/lean_pins.py --repin`).
 -/

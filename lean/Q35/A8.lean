@@ -144,7 +144,7 @@ theorem sum_x_bound (xl : List (Int × Int)) (h : ∀ p ∈ xl, -127 ≤ p.1 ∧
     omega
 
 /-- SPEC §5.1 step 3: for every shape the A8 path accepts (activation blocks `A ≤ 4096`, so a piece has at most
-4096 columns; `q35.validate.check_a8_block`), int8 codes `|q| ≤ 127` and lattice codes `0 ≤ L ≤ 15`, the piece
+4096 columns; `q35.format.checks.check_a8_block`), int8 codes `|q| ≤ 127` and lattice codes `0 ≤ L ≤ 15`, the piece
 sums `I_p` and `S_p` fit a signed 32-bit accumulator (`|I_p| ≤ 127·15·4096 = 7 802 880`). -/
 theorem a8_piece_int32_safe (xl : List (Int × Int))
     (h : ∀ p ∈ xl, -127 ≤ p.1 ∧ p.1 ≤ 127 ∧ 0 ≤ p.2 ∧ p.2 ≤ 15) (hl : xl.length ≤ 4096) :

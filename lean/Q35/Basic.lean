@@ -1,7 +1,7 @@
 /-!
 # Format constants (SPEC §1, §4)
 
-Mirrors the constants at the top of `pyref/q35.py` and those compiled into the Fortran kernels
+Mirrors the constants of `q35.format` (bridge/q35/format/constants.py) and those compiled into the Fortran kernels
 (`bridge.kernel_constants()`).
 -/
 namespace Q35
@@ -23,7 +23,7 @@ def WEIGHTS_PER_BLOCK : Nat := 16
 /-- Lattice codes lie in `[0, LATTICE_MAX]` (`pyref.LATTICE_MAX`). -/
 def LATTICE_MAX : Nat := 15
 
-/-- The format constants of `pyref/q35.py` and of the Fortran kernels (`q35_constants`) are consistent:
+/-- The format constants of `q35.format` and of the Fortran kernels (`q35_constants`) are consistent:
 a pair is 4 + 3 bits, 8 pairs fill exactly 7 bytes, a block holds 16 weights, and both lanes' lattice
 codes (`q4` and `2·q3`) fit in `[0, LATTICE_MAX]`. -/
 theorem format_constants :

@@ -9,7 +9,7 @@ A block's 56-bit value is `V = Σ c_i·2^(7i)` (pair 0 in the least significant 
   and digits `< b` (disjoint bit fields, so `|` is `+`);
 * `to_digits b n v = [v % b, v / b % b, …]` (n digits) is pyref's `[(v >> (w·i)) & (b - 1) for i < n]`.
 
-`tests/test_mirror_block.py` proves with z3, over all 2^56 inputs, that these are exactly pyref's
+`tests/formal/test_mirror_block.py` proves with z3, over all 2^56 inputs, that these are exactly pyref's
 bit-level `pack_block`/`unpack_block`.
 -/
 namespace Q35

@@ -8,7 +8,7 @@ binary64 `x` an integer (every binary64 value is an integer multiple of `2^-1074
 
 * `x` is an `Int`; the smallest binary16 subnormal `2^-24` is `2^k0` (`k0 = E − 24`);
 * the ulp `2^u` that pyref's `_f16_ulp_exponent` picks is `2^k` (`k = u + E`); `f16_ulp_ok k0 k x` states
-  what pyref's choice guarantees, and `tests/test_mirror_f16.py` checks that pyref's exponent satisfies it
+  what pyref's choice guarantees, and `tests/formal/test_mirror_f16.py` checks that pyref's exponent satisfies it
   over every binary16 value and its binary32/binary64 neighbours;
 * the binary16 values are exactly `m·2^(k0+j)` with `|m| ≤ 2048`, `j ≤ 29` and magnitude `≤ 65504`
   (`is_f16`; the mirror checks this against all 65536 bit patterns).

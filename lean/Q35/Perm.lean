@@ -59,7 +59,7 @@ theorem scatter_gather (row : Nat → Int) (perm : List Nat) (c : Nat) (h : c �
       · exact absurd e.symm hp
       · exact ih h'
 
-/-- The same for a stored permutation of `0 … K−1` (what `q35.validate.check_qtensor` accepts): every column
+/-- The same for a stored permutation of `0 … K−1` (what `q35.format.checks.check_qtensor` accepts): every column
 `c < K` comes back. -/
 theorem unpermute_permute (row : Nat → Int) (perm : List Nat) (k : Nat) (hp : perm.Perm (List.range k))
     (c : Nat) (hc : c < k) : scatter_at c perm (gather row perm) = row c :=

@@ -8,7 +8,7 @@ import Q35.Pair
 pyref's `pack_row` pads the row's codes with zeros to `16·ceil(K/16)` columns, pairs columns `2i`, `2i+1`
 into `encode_pair`, and packs every 8 pair codes into 7 bytes. Since `128^8 = 256^7`, consecutive 56-bit
 blocks are the little-endian bytes of the one number `Σ_i pair_i·128^i`; `pack_row` is stated in that form
-(`tests/test_mirror_row.py` proves with z3 that pyref's block loop computes exactly it for every row up to
+(`tests/formal/test_mirror_row.py` proves with z3 that pyref's block loop computes exactly it for every row up to
 64 columns, and checks longer rows exhaustively on small alphabets). `unpack_row` reads the blocks back,
 splits every pair code and keeps the first `n` codes.
 -/
@@ -46,7 +46,7 @@ def row_codes : List Nat → List Nat
 def unpack_row (row : List Nat) (n : Nat) : List Nat :=
   (row_codes (to_digits 128 (8 * (row.length / 7)) (from_digits 256 row))).take n
 
-/-- The codes a row may hold (`q35.validate.check_codes`): 4-bit codes on even columns, 3-bit on odd ones. -/
+/-- The codes a row may hold (`q35.format.checks.check_codes`): 4-bit codes on even columns, 3-bit on odd ones. -/
 def codes_ok : List Nat → Prop
   | [] => True
   | [a] => a < 16

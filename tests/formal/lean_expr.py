@@ -1,9 +1,10 @@
-"""Parser for the Lean 4 term subset used in lean/ (a Pratt parser over tests/lean_text.py tokens).
+"""Parser for the Lean 4 term subset used in lean/ (a Pratt parser over tests/formal/lean_text.py tokens).
 
 Precedences follow Lean's core notation (Init/Prelude, Init/Notation): `↔` 20, `→` 25 (right), `∨` 30 (right),
-`∧` 35 (right), `¬` 40, comparisons and `∈` 50, `|||` 55, `&&&` 60, `+ - ++` 65, `::` 67 (right),
-`* / %` 70, `<<< >>>` 75, prefix `-` 75, `^` 80 (right), application above all. Anything outside the subset
-raises LeanSyntaxError, so a definition the evaluator cannot read fails loudly instead of being skipped.
+`∧` 35 (right), comparisons and `∈` 50, `|||` 55, `&&&` 60, `+ - ++` 65, `::` 67 (right), `* / %` 70,
+`<<< >>>` 75, prefix `-` 75, `^` 80 (right), application above all; `×` (in types) 35 (right). Anything
+outside the subset raises LeanSyntaxError, so text the evaluator cannot read fails loudly instead of being
+skipped. tests/formal/test_lean_subset.py has an expectation for every construct accepted here.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from lean_text import Token
 
 INFIX = {  # token: (left binding power, right binding power, node)
     "↔": (20, 21, "iff"), "→": (25, 25, "imp"), "∨": (30, 30, "or"), "∧": (35, 35, "and"),
+    "×": (35, 35, "prod"),
     "=": (50, 51, "eq"), "≠": (50, 51, "ne"), "<": (50, 51, "lt"), ">": (50, 51, "gt"), "≤": (50, 51, "le"),
-    "≥": (50, 51, "ge"), "∈": (50, 51, "mem"), "∉": (50, 51, "notmem"), "|||": (55, 56, "lor"),
-    "&&&": (60, 61, "land"), "+": (65, 66, "add"), "-": (65, 66, "sub"), "++": (65, 66, "append"),
-    "::": (67, 67, "cons"), "*": (70, 71, "mul"), "/": (70, 71, "div"), "%": (70, 71, "mod"),
-    "<<<": (75, 76, "shl"), ">>>": (75, 76, "shr"), "^": (80, 80, "pow"), "×": (35, 35, "prod"),
+    "≥": (50, 51, "ge"), "∈": (50, 51, "mem"), "|||": (55, 56, "lor"), "&&&": (60, 61, "land"),
+    "+": (65, 66, "add"), "-": (65, 66, "sub"), "++": (65, 66, "append"), "::": (67, 67, "cons"),
+    "*": (70, 71, "mul"), "/": (70, 71, "div"), "%": (70, 71, "mod"), "<<<": (75, 76, "shl"), ">>>": (75, 76, "shr"),
+    "^": (80, 80, "pow"),
 }
-ARG_STOP = set(INFIX) | {")", "]", ",", ":=", "=>", "then", "else", "|", ":", "⟩", "}", "with", "by"}
+ARG_STOP = set(INFIX) | {")", "]", ",", ":=", "=>", "then", "else", "|", ":", "}"}
 
 
 class LeanSyntaxError(ValueError):
@@ -28,7 +30,7 @@ class LeanSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class Node:
-    kind: str                 # num, name, app, bin, neg, not, if, fun, forall, exists, tuple, list, ascribe, proj
+    kind: str                 # num, name, app, bin, neg, if, fun, forall, exists, tuple, list, ascribe, proj
     args: tuple = ()
     value: object = None      # num: int; name: str; bin: op; proj: field; fun/forall/exists: binders
 
@@ -42,7 +44,7 @@ class Binder:
     name: str
     type: Node | None = None      # declared type, if any
     bound: Node | None = None     # `x ∈ l`: the list l
-    explicit: bool = True
+    explicit: bool = True         # `(x : T)`, not `{x : T}`
 
 
 class Parser:
@@ -52,8 +54,8 @@ class Parser:
         self.line_limit = 10 ** 9  # parse_structure: a field's type ends with its line
 
     # --- token helpers ---------------------------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Token | None:
-        return self.toks[self.i + k] if self.i + k < len(self.toks) else None
+    def peek(self) -> Token | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
 
     def at(self, *texts: str) -> bool:
         t = self.peek()
@@ -62,13 +64,20 @@ class Parser:
     def take(self, text: str | None = None) -> Token:
         t = self.peek()
         if t is None or (text is not None and t.text != text):
-            raise LeanSyntaxError(f"expected {text!r}, got {t.text if t else 'end of input'!r}"
-                                  + (f" (line {t.line})" if t else ""))
+            raise LeanSyntaxError(f"expected {repr(text) if text else 'a token'}, got "
+                                  + (f"{t.text!r} (line {t.line})" if t else "the end of the text"))
         self.i += 1
         return t
 
-    def done(self) -> bool:
-        return self.i >= len(self.toks)
+    def name(self) -> str:
+        t = self.take()
+        if t.kind != "ident":
+            raise LeanSyntaxError(f"expected a name, got {t.text!r} (line {t.line})")
+        return t.text
+
+    def expect_end(self, what: str) -> None:
+        if self.i < len(self.toks):
+            raise LeanSyntaxError(f"unexpected {self.peek().text!r} in {what} (line {self.peek().line})")
 
     # --- terms ---------------------------------------------------------------------------------------------
     def term(self, min_bp: int = 0) -> Node:
@@ -82,29 +91,26 @@ class Parser:
         return left
 
     def prefix(self) -> Node:
-        t = self.peek()
-        if t is None:
-            raise LeanSyntaxError("unexpected end of term")
-        if t.text in ("fun", "λ"):
-            return self.lambda_()
-        if t.text in ("∀", "∃"):
-            return self.quantifier()
-        if t.text == "if":
+        if self.at("fun"):
+            self.take()
+            binders = self.binders()
+            self.take("=>")
+            return Node("fun", (self.term(),), tuple(binders))
+        if self.at("∀", "∃"):
+            kind = "forall" if self.take().text == "∀" else "exists"
+            binders = self.binders()
+            self.take(",")
+            return Node(kind, (self.term(),), tuple(binders))
+        if self.at("if"):
             self.take()
             c = self.term()
             self.take("then")
             a = self.term()
             self.take("else")
             return Node("if", (c, a, self.term()))
-        if t.text == "¬":
-            self.take()
-            return Node("not", (self.term(40),))
-        if t.text == "-":
+        if self.at("-"):
             self.take()
             return Node("neg", (self.term(75),))
-        return self.application()
-
-    def application(self) -> Node:
         head = self.argument()
         args = []
         while (t := self.peek()) is not None and t.text not in ARG_STOP and t.line <= self.line_limit:
@@ -123,13 +129,9 @@ class Parser:
             items = [] if self.at("]") else self.comma_terms()
             self.take("]")
             node = Node("list", tuple(items))
-        elif t.text == "⟨":
-            items = self.comma_terms()
-            self.take("⟩")
-            node = Node("anon", tuple(items))
         else:
             raise LeanSyntaxError(f"unexpected {t.text!r} (line {t.line})")
-        while self.at(".") and not self.peek().space:  # `p.1`, `(f x).2`
+        while self.at(".") and not self.peek().space:  # `p.1`, `(f x).2`, `(f x).take n`
             self.take(".")
             f = self.take()
             node = Node("proj", (node,), int(f.text) if f.kind == "num" else f.text)
@@ -143,119 +145,85 @@ class Parser:
         return items
 
     def paren(self) -> Node:
-        e = self.term()
+        """`(e)`, `(e : T)`, `(a, b, ...)`."""
+        items = self.comma_terms()
+        if len(items) == 1 and self.at(":"):
+            self.take(":")
+            items = [Node("ascribe", (items[0], self.term()))]
+        self.take(")")
+        return items[0] if len(items) == 1 else Node("tuple", tuple(items))
+
+    def binders(self) -> list[Binder]:
+        """`x y`, `x y : T`, `x ∈ l`: the binders of `fun`, `∀` and `∃`."""
+        names = [self.name()]
+        while self.peek() is not None and self.peek().kind == "ident":
+            names.append(self.name())
         if self.at(":"):
             self.take(":")
             ty = self.term()
-            self.take(")")
-            return Node("ascribe", (e, ty))
-        if self.at(","):
-            items = [e]
-            while self.at(","):
-                self.take(",")
-                items.append(self.term())
-            self.take(")")
-            return Node("tuple", tuple(items))
-        self.take(")")
-        return e
+            return [Binder(n, ty) for n in names]
+        if self.at("∈"):
+            self.take("∈")
+            bound = self.term()
+            return [Binder(n, bound=bound) for n in names]
+        return [Binder(n) for n in names]
 
-    def lambda_(self) -> Node:
-        self.take()
-        binders = self.binders(stop="=>")
-        self.take("=>")
-        return Node("fun", (self.term(),), tuple(binders))
-
-    def quantifier(self) -> Node:
-        kind = "forall" if self.take().text == "∀" else "exists"
-        binders = self.binders(stop=",")
-        self.take(",")
-        return Node(kind, (self.term(),), tuple(binders))
-
-    def binders(self, stop: str) -> list[Binder]:
-        """`x y`, `x y : T`, `(x : T) (y : U)`, `x ∈ l` (up to `stop`)."""
-        out: list[Binder] = []
-        while not self.at(stop):
-            if self.at("(", "{", "["):
-                out += self.binder_group()
-                continue
-            names = [self.take().text]
-            while self.peek() is not None and self.peek().kind == "ident" and not self.at(stop):
-                names.append(self.take().text)
-            if self.at(":"):
-                self.take(":")
-                ty = self.term()
-                out += [Binder(n, ty) for n in names]
-            elif self.at("∈"):
-                self.take("∈")
-                out += [Binder(n, bound=self.term()) for n in names]
-            else:
-                out += [Binder(n) for n in names]
+    def binder_groups(self) -> list[Binder]:
+        """`(a b : T)` and `{a : T}` groups, as many as there are."""
+        out = []
+        while self.at("(", "{"):
+            open_ = self.take().text
+            names = [self.name()]
+            while not self.at(":"):
+                names.append(self.name())
+            self.take(":")
+            ty = self.term()
+            self.take(")" if open_ == "(" else "}")
+            out += [Binder(n, ty, explicit=open_ == "(") for n in names]
         return out
-
-    def binder_group(self) -> list[Binder]:
-        """`(a b : T)`, `{a : T}`, `[inst : C]`."""
-        open_ = self.take().text
-        close = {"(": ")", "{": "}", "[": "]"}[open_]
-        names = []
-        while not self.at(":"):
-            names.append(self.take().text)
-        self.take(":")
-        ty = self.term()
-        self.take(close)
-        return [Binder(n, ty, explicit=open_ == "(") for n in names]
-
-
-def parse_term(tokens: list[Token]) -> Node:
-    p = Parser(tokens)
-    e = p.term()
-    if not p.done():
-        raise LeanSyntaxError(f"trailing tokens from {p.peek().text!r} (line {p.peek().line})")
-    return e
 
 
 @dataclass
 class Signature:
-    """`NAME binders : TYPE` followed by `:= body` or by match arms `| pats => rhs`."""
+    """`NAME binders : TYPE` followed by `:= body` or by match arms `| pats => rhs` (a theorem: no body)."""
     binders: list[Binder]
     type: Node | None
-    body: Node | None
-    arms: list[tuple[list[Node], Node]]
+    body: Node | None = None
+    arms: tuple = ()          # ((patterns, rhs), ...)
 
 
-def parse_signature(tokens: list[Token]) -> Signature:
+def parse_definition(tokens: list[Token]) -> Signature:
     p = Parser(tokens)
-    binders = []
-    while p.at("(", "{", "["):
-        binders += p.binder_group()
+    binders = p.binder_groups()
     ty = None
     if p.at(":"):
         p.take(":")
         ty = p.term()
     if p.at(":="):
         p.take(":=")
-        return Signature(binders, ty, None if p.at("by") else p.term(), [])
-    arms = []
-    while p.at("|"):
-        p.take("|")
-        pats = p.comma_terms()
-        p.take("=>")
-        arms.append((pats, p.term()))
-    if not p.done():
-        raise LeanSyntaxError(f"unexpected {p.peek().text!r} (line {p.peek().line})")
-    return Signature(binders, ty, None, arms)
+        sig = Signature(binders, ty, body=p.term())
+    else:
+        arms = []
+        while p.at("|"):
+            p.take("|")
+            pats = p.comma_terms()
+            p.take("=>")
+            arms.append((pats, p.term()))
+        sig = Signature(binders, ty, arms=tuple(arms))
+    p.expect_end("a definition")
+    if sig.body is None and not sig.arms:
+        raise LeanSyntaxError("a definition needs `:= body` or match arms")
+    return sig
 
 
 def parse_statement(tokens: list[Token]) -> Signature:
-    """A theorem's binders and type (tests/lean_text.Decl.statement_tokens)."""
+    """A theorem's binders and type (lean_text.Decl.statement_tokens)."""
     p = Parser(tokens)
-    binders = []
-    while p.at("(", "{", "["):
-        binders += p.binder_group()
+    binders = p.binder_groups()
     p.take(":")
-    ty = p.term()
-    if not p.done():
-        raise LeanSyntaxError(f"unexpected {p.peek().text!r} in a statement (line {p.peek().line})")
-    return Signature(binders, ty, None, [])
+    sig = Signature(binders, p.term())
+    p.expect_end("a statement")
+    return sig
 
 
 def parse_structure(tokens: list[Token]) -> list[Binder]:
@@ -263,9 +231,10 @@ def parse_structure(tokens: list[Token]) -> list[Binder]:
     p = Parser(tokens)
     p.take("where")
     fields = []
-    while not p.done():
-        name = p.take()
+    while p.peek() is not None:
+        line = p.peek().line
+        name = p.name()
         p.take(":")
-        p.line_limit = name.line
-        fields.append(Binder(name.text, p.term()))
+        p.line_limit = line
+        fields.append(Binder(name, p.term()))
     return fields

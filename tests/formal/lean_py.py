@@ -2,50 +2,52 @@
 
 `LeanCode(project).fn("code4")` is Lean's `Q35.code4` as a Python function (ints in, ints out, or z3 terms in,
 z3 terms out); `LeanCode(project).statement("quant_error_even")` is the theorem's statement as a function of
-its value binders returning `(hypotheses, conclusion)`. Mirrors use these instead of hand copies, so what they
-check is what the .lean files say. Typing follows Lean's `binop%` elaboration: an arithmetic tree is `Int` when
-any leaf (or the expected type) is `Int`, else `Nat` (which decides whether `-` truncates).
+its value binders returning `(hypotheses, conclusion thunk)`. Mirrors use these instead of hand copies, so what
+they check is what the .lean files say. Typing follows Lean's `binop%` elaboration: an arithmetic tree is `Int`
+when any leaf (or the expected type) is `Int`, else `Nat` (which decides whether `-` truncates).
+
+Lean types are represented as 'Nat' | 'Int' | 'Prop' | ('List', T) | ('Prod', A, B) | ('Fun', A, B) |
+('Struct', name); values as Python ints (or z3 terms), bools, lists, pairs (tuples), dicts (structures) and
+Python functions of one argument. tests/formal/test_lean_subset.py has an expectation for every construct.
 """
 from __future__ import annotations
 
 import copy
-import keyword
 from dataclasses import dataclass
 from functools import cached_property
 
 import lean_runtime as rt
-from lean_expr import LeanSyntaxError, Node, parse_signature, parse_statement, parse_structure
+from lean_expr import LeanSyntaxError, Node, parse_definition, parse_statement, parse_structure
 from lean_text import NAMESPACE, LeanProject
 
-ARITH = {"add", "sub", "mul", "div", "mod"}
+ARITH = {"add", "sub", "mul", "div", "mod", "pow"}
 COMPARE = {"eq": "rt.eq({a}, {b})", "ne": "rt.lnot(rt.eq({a}, {b}))", "lt": "rt.lt({a}, {b})",
            "gt": "rt.lt({b}, {a})", "le": "rt.le({a}, {b})", "ge": "rt.le({b}, {a})"}
-# Lean library functions of the subset: name -> (arity, Python template, result type (or "arg0"/"join"))
+LOGIC = {"and": "rt.land({a}, lambda: {b})", "or": "rt.lor({a}, lambda: {b})", "iff": "rt.iff({a}, {b})"}
+# Lean library functions of the subset: name -> (arity, Python template, result type; "join": of the arguments)
 BUILTINS = {
     "max": (2, "rt.maximum({0}, {1})", "join"), "min": (2, "rt.minimum({0}, {1})", "join"),
-    "List.replicate": (2, "rt.replicate({0}, {1})", "list1"), "List.range": (1, "list(range({0}))", ("List", "Nat")),
-    "List.length": (1, "len({0})", "Nat"), "List.take": (2, "rt.take({0}, {1})", "arg1"),
-    "List.drop": (2, "rt.drop({0}, {1})", "arg1"), "List.Perm": (2, "rt.is_perm({0}, {1})", "Prop"),
-    "List.Nodup": (1, "rt.nodup({0})", "Prop"), "List.map": (2, "[rt.apply({0}, (x_,)) for x_ in {1}]", "List?"),
-    "Int.natAbs": (1, "rt.absolute({0})", "Nat"), "Int.toNat": (1, "rt.to_nat({0})", "Nat"),
-    "some": (1, "rt.Some({0})", "option0"),
+    "List.replicate": (2, "rt.replicate({0}, {1})", "list of arg 2"),
+    "List.range": (1, "rt.range_({0})", ("List", "Nat")),
+    "List.length": (1, "len({0})", "Nat"), "List.take": (2, "rt.take({0}, {1})", "arg 2"),
+    "List.Perm": (2, "rt.is_perm({0}, {1})", "Prop"), "List.Nodup": (1, "rt.nodup({0})", "Prop"),
+    "Int.toNat": (1, "rt.to_nat({0})", "Nat"),
 }
-METHODS = {"length": "List.length", "take": "List.take", "drop": "List.drop", "Perm": "List.Perm",
-           "Nodup": "List.Nodup", "map": "List.map", "natAbs": "Int.natAbs", "toNat": "Int.toNat"}
-RECEIVER_LAST = {"List.take", "List.drop", "List.map", "List.replicate"}  # `xs.take n` is `List.take n xs`
-CONSTANTS = {"True": ("True", "Prop"), "False": ("False", "Prop"), "none": ("None", "Option?"),
-             "true": ("True", "Bool"), "false": ("False", "Bool")}
+METHODS = {"length": "List.length", "take": "List.take", "Perm": "List.Perm", "Nodup": "List.Nodup",
+           "toNat": "Int.toNat"}
+RECEIVER_LAST = {"List.take"}  # `xs.take n` is `List.take n xs`
+CONSTANTS = {"True": ("True", "Prop"), "False": ("False", "Prop")}
 
 
 def py_name(name: str, prefix: str) -> str:
-    out = "".join(c if c.isalnum() and c.isascii() or c == "_" else f"_u{ord(c):x}" for c in name)
-    return prefix + out if not keyword.iskeyword(prefix + out) else prefix + out + "_"
+    """A Python identifier for a Lean name (`l₁` -> `v_l_u2081`)."""
+    return prefix + "".join(c if c.isascii() and (c.isalnum() or c == "_") else f"_u{ord(c):x}" for c in name)
 
 
 def join(*types):
     """The `binop%` type of arithmetic leaves: Int beats Nat beats an untyped numeral (None)."""
-    ts = [t for t in types if t is not None]
-    return "Int" if "Int" in ts else ("Nat" if "Nat" in ts else (ts[0] if ts else None))
+    ts = [t for t in types if t in ("Nat", "Int")]
+    return "Int" if "Int" in ts else ("Nat" if ts else None)
 
 
 @dataclass
@@ -56,9 +58,7 @@ class Statement:
     fn: object                           # fn(*values) -> (hypotheses, conclusion thunk)
 
     def __call__(self, **values):
-        missing = [p for p, _ in self.params if p not in values]
-        extra = set(values) - {p for p, _ in self.params}
-        if missing or extra:
+        if set(values) != {p for p, _ in self.params}:
             raise rt.LeanEvalError(f"{self.name}: binders {[p for p, _ in self.params]}, got {sorted(values)}")
         return self.fn(*[values[p] for p, _ in self.params])
 
@@ -69,7 +69,7 @@ class LeanCode:
     def __init__(self, project: LeanProject):
         self.project = project
         self.structs = {n: parse_structure(d.tokens) for n, d in project.of_kind("structure").items()}
-        self.sigs = {n: parse_signature(d.tokens) for n, d in project.of_kind("def").items()}
+        self.sigs = {n: parse_definition(d.tokens) for n, d in project.of_kind("def").items()}
         self.source = "\n\n".join(self._def_source(n, s) for n, s in self.sigs.items())
         self._code = compile(self.source, f"<lean defs of {project.lean_dir}>", "exec")
         self.ns = {"rt": rt}
@@ -81,12 +81,11 @@ class LeanCode:
         """The same Lean text with some definitions replaced by Python functions (pyref's, through an adapter
         to Lean's integer units): statements evaluated on it say what lean/ says about the project's code."""
         for name in overrides:
-            if name not in self.sigs:
-                raise KeyError(f"no definition {name} in {self.project.lean_dir}")
+            self.fn(name)
         other = copy.copy(self)
-        other.ns = {"rt": rt}
-        exec(self._code, other.ns)
         other.overrides = {**self.overrides, **overrides}
+        other.ns = {"rt": rt}   # a fresh copy of the compiled definitions, whose calls then reach the overrides
+        exec(self._code, other.ns)
         for name, f in other.overrides.items():
             other.ns[py_name(name, "d_")] = f
         return other
@@ -97,12 +96,11 @@ class LeanCode:
         return self.ns[py_name(name, "d_")]
 
     def statement(self, name: str) -> Statement:
-        decl = self.project.theorems[name]
-        sig = parse_statement(decl.statement_tokens)
+        sig = parse_statement(self.project.theorems[name].statement_tokens)
         env, params, hyps = {}, [], []
         for b in sig.binders:
             ty = self.type_of(b.type)
-            if ty is None:
+            if ty is None:   # `(h : P)`: a hypothesis
                 hyps.append(b.type)
             else:
                 env[b.name] = (py_name(b.name, "v_"), ty)
@@ -118,15 +116,15 @@ class LeanCode:
 
     @cached_property
     def def_types(self) -> dict[str, tuple[list, object]]:
-        """name -> (types of all arguments, result type)."""
+        """name -> (types of all arguments, result type); a definition by match arms takes its patterns'
+        arguments from its type (`def f : List Nat → Nat`)."""
         out = {}
         for n, s in self.sigs.items():
             args = [self.type_of(b.type) for b in s.binders if b.explicit]
-            ty = self.type_of(s.type) if s.type is not None else None
-            extra = len(s.arms[0][0]) if s.arms else 0
-            for _ in range(extra):
+            ty = self.type_of(s.type)
+            for _ in range(len(s.arms[0][0]) if s.arms else 0):
                 if not (isinstance(ty, tuple) and ty[0] == "Fun"):
-                    raise LeanSyntaxError(f"{n}: {extra} patterns but type {ty}")
+                    raise LeanSyntaxError(f"{n}: more patterns than its type {ty} has arguments")
                 args.append(ty[1])
                 ty = ty[2]
             out[n] = (args, ty)
@@ -134,29 +132,28 @@ class LeanCode:
 
     # --- types -----------------------------------------------------------------------------------------------
     def type_of(self, node: Node | None):
-        """Lean type -> 'Nat' | 'Int' | 'Prop' | ('List', T) | ('Prod', A, B) | ('Fun', A, B) | ('Option', T) |
-        ('Struct', name); None when the node is a proposition (a hypothesis), not a type."""
+        """The Lean type a node denotes; None when it is a proposition (a hypothesis), not a type."""
         if node is None:
             return None
         if node.kind == "name":
             n = node.value.removeprefix(NAMESPACE + ".")
-            if n in ("Nat", "Int", "Prop", "Bool"):
+            if n in ("Nat", "Int", "Prop"):
                 return n
             return ("Struct", n) if n in self.structs else None
-        if node.kind == "app" and node.args[0].kind == "name" and node.args[0].value in ("List", "Option"):
+        if node.kind == "app" and len(node.args) == 2 and node.args[0] == Node("name", value="List"):
             inner = self.type_of(node.args[1])
-            return (node.args[0].value, inner) if inner is not None and len(node.args) == 2 else None
+            return ("List", inner) if inner is not None else None
         if node.kind == "bin" and node.value in ("prod", "imp"):
             a, b = self.type_of(node.args[0]), self.type_of(node.args[1])
             if a is not None and b is not None:
                 return ("Prod" if node.value == "prod" else "Fun", a, b)
         return None
 
-    def field_type(self, struct, field):
+    def field_type(self, struct, name):
         for b in self.structs[struct]:
-            if b.name == field:
+            if b.name == name:
                 return self.type_of(b.type)
-        raise LeanSyntaxError(f"structure {struct} has no field {field}")
+        raise LeanSyntaxError(f"structure {struct} has no field {name}")
 
     # --- definitions -----------------------------------------------------------------------------------------
     def _def_source(self, name: str, sig) -> str:
@@ -165,13 +162,15 @@ class LeanCode:
         env = {b.name: (py_name(b.name, "v_"), t) for b, t in zip(explicit, args)}
         params = [env[b.name][0] for b in explicit] + [f"a{i}_" for i in range(len(args) - len(explicit))]
         head = f"def {py_name(name, 'd_')}({', '.join(params)}):\n"
-        if not sig.arms:
+        if sig.body is not None:
             return head + f"    return {self.gen(sig.body, env, ret)[0]}\n"
         lines = []
-        extra = list(zip(params[len(explicit):], args[len(explicit):]))
+        matched = list(zip(params[len(explicit):], args[len(explicit):]))
         for pats, rhs in sig.arms:
+            if len(pats) != len(matched):
+                raise LeanSyntaxError(f"{name}: an arm with {len(pats)} patterns, {len(matched)} expected")
             conds, binds, arm_env = [], [], dict(env)
-            for pat, (src, ty) in zip(pats, extra):
+            for pat, (src, ty) in zip(pats, matched):
                 self._pattern(pat, src, ty, conds, binds, arm_env)
             body = "".join(f"        {v} = {e}\n" for v, e in binds)
             lines.append(f"    if {' and '.join(conds) or 'True'}:\n{body}"
@@ -184,15 +183,13 @@ class LeanCode:
         k = pat.kind
         if k == "name" and pat.value == "_":
             return
-        if k == "name" and pat.value == "none":
-            conds.append(f"{src} is None")
-        elif k == "name":
+        if k == "name":
             v = py_name(pat.value, "v_")
             binds.append((v, src))
             env[pat.value] = (v, ty)
         elif k == "num":
             conds.append(f"rt.concrete_int({src}, 'a pattern') == {pat.value}")
-        elif k == "bin" and pat.value == "add" and pat.args[1].kind == "num":
+        elif k == "bin" and pat.value == "add" and pat.args[1].kind == "num":   # `n + 1`
             conds.append(f"rt.concrete_int({src}, 'a pattern') >= {pat.args[1].value}")
             self._pattern(pat.args[0], f"({src} - {pat.args[1].value})", "Nat", conds, binds, env)
         elif k == "list":
@@ -203,12 +200,6 @@ class LeanCode:
             conds.append(f"len({src}) >= 1")
             self._pattern(pat.args[0], f"{src}[0]", ty[1], conds, binds, env)
             self._pattern(pat.args[1], f"rt.tail({src})", ty, conds, binds, env)
-        elif k == "tuple":
-            for i, p in enumerate(pat.args):
-                self._pattern(p, f"{src}[{i}]", ty[1 + min(i, 1)], conds, binds, env)
-        elif k == "app" and pat.args[0].kind == "name" and pat.args[0].value == "some":
-            conds.append(f"{src} is not None")
-            self._pattern(pat.args[1], f"{src}.value", ty[1], conds, binds, env)
         else:
             raise LeanSyntaxError(f"unsupported pattern {pat}")
 
@@ -217,16 +208,14 @@ class LeanCode:
         """(Python source, Lean type) of a term."""
         k = node.kind
         if k == "num":
-            return str(node.value), join(expected) if expected in ("Nat", "Int") else None
+            return str(node.value), join(expected)
         if k == "name":
             return self._name(node.value, env)
+        if k == "neg" or (k == "bin" and node.value in ARITH):
+            ty = join(self._tree_type(node, env), expected) or "Nat"
+            return self._arith(node, env, ty), ty
         if k == "bin":
             return self._binary(node, env, expected)
-        if k == "neg":
-            a, _ = self.gen(node.args[0], env, "Int")
-            return f"(-{a})", "Int"
-        if k == "not":
-            return f"rt.lnot({self.gen(node.args[0], env)[0]})", "Prop"
         if k == "if":
             c, _ = self.gen(node.args[0], env)
             (a, ta), (b, tb) = self.gen(node.args[1], env, expected), self.gen(node.args[2], env, expected)
@@ -236,89 +225,74 @@ class LeanCode:
         if k == "ascribe":
             ty = self.type_of(node.args[1])
             return self.gen(node.args[0], env, ty)[0], ty
-        if k == "tuple":
-            parts = [self.gen(a, env) for a in node.args]
-            return "(" + ", ".join(p for p, _ in parts) + ",)", ("Prod", parts[0][1], parts[-1][1])
+        if k == "tuple" and len(node.args) == 2:
+            (a, ta), (b, tb) = (self.gen(x, env, t) for x, t in zip(node.args, self._components(expected)))
+            return f"({a}, {b})", ("Prod", ta, tb)
         if k == "list":
-            parts = [self.gen(a, env, expected[1] if isinstance(expected, tuple) else None) for a in node.args]
-            return "[" + ", ".join(p for p, _ in parts) + "]", ("List", parts[0][1] if parts else None)
+            item = expected[1] if isinstance(expected, tuple) and expected[0] == "List" else None
+            parts = [self.gen(a, env, item) for a in node.args]
+            return "[" + ", ".join(p for p, _ in parts) + "]", ("List", parts[0][1] if parts else item)
         if k == "proj":
             return self._proj(node, env)
         if k == "fun":
-            return self._lambda(node, env)
+            return self._lambda(node, env, expected)
         if k in ("forall", "exists"):
             return self._quantifier(node, env), "Prop"
         raise LeanSyntaxError(f"unsupported term {node}")
+
+    @staticmethod
+    def _components(ty):
+        return ty[1:] if isinstance(ty, tuple) and ty[0] == "Prod" else (None, None)
 
     def _name(self, name: str, env):
         name = name.removeprefix(NAMESPACE + ".")
         if name in env:
             return env[name]
         head, _, rest = name.partition(".")
-        if head in env and rest:   # `xs.length`, `g.zero`, `x.natAbs`
+        if head in env and rest:   # `xs.length`, `g.zero`
             return self._proj(Node("proj", (Node("name", value=head),), rest), env)
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in self.sigs:
-            args, ret = self.def_types[name]
-            if not args:
-                return f"{py_name(name, 'd_')}()", ret
-            return f"rt.curry({py_name(name, 'd_')}, {len(args)}, ())", self._fun_type(args, ret)
-        raise LeanSyntaxError(f"unknown name {name!r}")
-
-    @staticmethod
-    def _fun_type(args, ret):
-        for a in reversed(args):
-            ret = ("Fun", a, ret)
-        return ret
+        if name in self.sigs and not self.def_types[name][0]:   # a constant (`def HI4 : Nat := 15`)
+            return f"{py_name(name, 'd_')}()", self.def_types[name][1]
+        raise LeanSyntaxError(f"unknown name {name!r} (or a definition not applied to all its arguments)")
 
     def _binary(self, node: Node, env, expected):
         op = node.value
-        if op in ARITH or op == "pow":
-            ty = join(self._tree_type(node, env), expected if expected in ("Nat", "Int") else None) or "Nat"
-            return self._arith(node, env, ty), ty
         a_node, b_node = node.args
         if op in COMPARE:
             ty = join(self._tree_type(a_node, env), self._tree_type(b_node, env))
             (a, _), (b, _) = self.gen(a_node, env, ty), self.gen(b_node, env, ty)
             return COMPARE[op].format(a=a, b=b), "Prop"
-        if op in ("and", "or", "imp"):
-            a, b = self.gen(a_node, env)[0], self.gen(b_node, env)[0]
-            fn = {"and": "land", "or": "lor", "imp": "implies"}[op]
-            return f"rt.{fn}({a}, lambda: {b})", "Prop"
-        if op == "iff":
-            return f"rt.iff({self.gen(a_node, env)[0]}, {self.gen(b_node, env)[0]})", "Prop"
-        if op in ("mem", "notmem"):
+        if op in LOGIC:
+            return LOGIC[op].format(a=self.gen(a_node, env)[0], b=self.gen(b_node, env)[0]), "Prop"
+        if op == "mem":
             (b, tb) = self.gen(b_node, env)
-            a = self.gen(a_node, env, tb[1] if isinstance(tb, tuple) else None)[0]
-            src = f"rt.member({a}, {b})"
-            return (src if op == "mem" else f"rt.lnot({src})"), "Prop"
+            return f"rt.member({self.gen(a_node, env, tb[1])[0]}, {b})", "Prop"
         if op in ("append", "cons"):
             (b, tb) = self.gen(b_node, env, expected)
-            a, ta = self.gen(a_node, env, tb[1] if op == "cons" and isinstance(tb, tuple) else tb)
-            return (f"({a} + {b})" if op == "append" else f"([{a}] + {b})"), tb if tb else ta
+            a, ta = self.gen(a_node, env, tb[1] if op == "cons" else tb)
+            ty = tb if tb[1] is not None else (("List", ta) if op == "cons" else ta)
+            return f"rt.{op}({a}, {b})", ty
         if op in ("lor", "land", "shl", "shr"):
             a, b = self.gen(a_node, env, "Nat")[0], self.gen(b_node, env, "Nat")[0]
             return f"rt.bitwise('{op}', {a}, {b})", "Nat"
-        raise LeanSyntaxError(f"unsupported operator {op}")
+        raise LeanSyntaxError(f"unsupported operator {op} in {node}")
 
     def _tree_type(self, node: Node, env):
-        """The join of the leaf types of a `binop%` tree (+ - * / % and the base of ^, unary minus)."""
-        if node.kind == "bin" and node.value in ARITH:
-            return join(self._tree_type(node.args[0], env), self._tree_type(node.args[1], env))
+        """The join of the leaf types of a `binop%` tree (+ - * / % and the base of ^; unary minus is Int)."""
         if node.kind == "bin" and node.value == "pow":
             return self._tree_type(node.args[0], env)
+        if node.kind == "bin" and node.value in ARITH:
+            return join(self._tree_type(node.args[0], env), self._tree_type(node.args[1], env))
         if node.kind == "neg":
             return "Int"
-        if node.kind == "num":
-            return None
-        ty = self.gen(node, env)[1]
-        return ty if ty in ("Nat", "Int") else None
+        return None if node.kind == "num" else join(self.gen(node, env)[1])
 
     def _arith(self, node: Node, env, ty: str) -> str:
         if node.kind == "neg":
             return f"(-{self._arith(node.args[0], env, ty)})"
-        if node.kind != "bin" or node.value not in ARITH | {"pow"}:
+        if node.kind != "bin" or node.value not in ARITH:
             return self.gen(node, env, ty)[0]
         a = self._arith(node.args[0], env, ty)
         if node.value == "pow":
@@ -343,94 +317,81 @@ class LeanCode:
                 builtin = METHODS[method]
                 recv = Node("name", value=base)
                 args = args + [recv] if builtin in RECEIVER_LAST else [recv] + args
-                name = builtin
+                return self._call_builtin(builtin, args, env, expected)
             if name in self.sigs:
                 return self._call_def(name, args, env)
             if name in BUILTINS:
                 return self._call_builtin(name, args, env, expected)
-        f, ft = self.gen(head, env)
-        out, ty = f, ft
+        out, ty = self.gen(head, env)   # a function-valued binder: `x c`, `e (sc, zp)`
         for a in args:
-            arg_ty = ty[1] if isinstance(ty, tuple) and ty[0] == "Fun" else None
-            out = f"rt.apply({out}, ({self.gen(a, env, arg_ty)[0]},))"
-            ty = ty[2] if isinstance(ty, tuple) and ty[0] == "Fun" else None
+            if not (isinstance(ty, tuple) and ty[0] == "Fun"):
+                raise LeanSyntaxError(f"{head} of type {ty} applied to an argument")
+            out = f"rt.apply({out}, ({self.gen(a, env, ty[1])[0]},))"
+            ty = ty[2]
         return out, ty
 
     def _call_def(self, name, args, env):
         types, ret = self.def_types[name]
-        srcs = [self.gen(a, env, t)[0] for a, t in zip(args, types + [None] * len(args))]
-        fn = py_name(name, "d_")
-        if len(args) == len(types):
-            return f"{fn}({', '.join(srcs)})", ret
-        if len(args) < len(types):
-            return f"rt.curry({fn}, {len(types)}, ({', '.join(srcs)},))", self._fun_type(types[len(args):], ret)
-        return f"rt.curry({fn}, {len(types)}, ({', '.join(srcs)},))", None
+        if len(args) != len(types):
+            raise LeanSyntaxError(f"{name} takes {len(types)} arguments, given {len(args)}")
+        srcs = [self.gen(a, env, t)[0] for a, t in zip(args, types)]
+        return f"{py_name(name, 'd_')}({', '.join(srcs)})", ret
 
     def _call_builtin(self, name, args, env, expected):
         arity, template, rty = BUILTINS[name]
         if len(args) != arity:
             raise LeanSyntaxError(f"{name} takes {arity} arguments here, got {len(args)}")
-        parts = [self.gen(a, env, expected if rty == "join" else None) for a in args]
-        if rty == "join":
-            ty = join(parts[0][1], parts[1][1], expected if expected in ("Nat", "Int") else None)
-            parts = [self.gen(a, env, ty) for a in args]
-        srcs = [p for p, _ in parts]
-        ty = {"join": join(*(t for _, t in parts)), "list1": ("List", parts[-1][1]), "arg1": parts[-1][1],
-              "option0": ("Option", parts[0][1]), "List?": ("List", None)}.get(rty, rty) if isinstance(rty, str) \
-            else rty
-        return template.format(*srcs), ty
+        if rty == "join":   # max/min: one binop%-style type for both arguments and the result
+            rty = join(*(self._tree_type(a, env) for a in args), expected)
+        parts = [self.gen(a, env, rty if rty in ("Nat", "Int") else None) for a in args]
+        rty = {"list of arg 2": ("List", parts[-1][1]), "arg 2": parts[-1][1]}.get(rty, rty) \
+            if isinstance(rty, str) else rty
+        return template.format(*(p for p, _ in parts)), rty
 
     def _proj(self, node: Node, env):
         inner, ty = self.gen(node.args[0], env)
         f = node.value
-        if isinstance(f, int):
-            comp = ty[1 + min(f - 1, 1)] if isinstance(ty, tuple) and ty[0] == "Prod" else None
-            return f"{inner}[{f - 1}]", comp
+        if f in (1, 2) and isinstance(ty, tuple) and ty[0] == "Prod":
+            return f"{inner}[{f - 1}]", ty[f]
         if isinstance(ty, tuple) and ty[0] == "Struct":
             return f"{inner}[{f!r}]", self.field_type(ty[1], f)
         if f in METHODS:
             return self._call_builtin(METHODS[f], [node.args[0]], env, None)
         raise LeanSyntaxError(f"unsupported projection .{f} of {ty}")
 
-    def _lambda(self, node: Node, env):
-        env = dict(env)
-        params = []
+    def _lambda(self, node: Node, env, expected):
+        """`fun a b => body`; untyped binders take their types from the expected function type."""
+        env, params, ty = dict(env), [], expected
         for b in node.value:
+            arg = ty[1] if isinstance(ty, tuple) and ty[0] == "Fun" else None
+            ty = ty[2] if isinstance(ty, tuple) and ty[0] == "Fun" else None
             v = py_name(b.name, "v_")
-            env[b.name] = (v, self.type_of(b.type))
+            env[b.name] = (v, self.type_of(b.type) or arg)
             params.append(v)
-        body, ty = self.gen(node.args[0], env)
-        return "".join(f"(lambda {p}: " for p in params) + body + ")" * len(params), None
+        body, _ = self.gen(node.args[0], env, ty)
+        return "".join(f"(lambda {p}: " for p in params) + body + ")" * len(params), expected
 
     def _quantifier(self, node: Node, env) -> str:
-        binders, body = list(node.value), node.args[0]
-        b = binders[0]
-        inner = Node(node.kind, (body,), tuple(binders[1:])) if len(binders) > 1 else body
+        """`∀ x ∈ l, P`, `∃ x ∈ l, P`, and for a `Nat` x: `∀ x, x < n → P` / `x ≤ n → P`,
+        `∃ x, x < n ∧ P` / `x ≤ n ∧ P`."""
+        if len(node.value) != 1:
+            raise LeanSyntaxError("one binder per ∀/∃ here (write `∀ x, ... → ∀ y, ...`)")
+        b, body = node.value[0], node.args[0]
         env2 = dict(env)
         v = py_name(b.name, "v_")
         if b.bound is not None:
             xs, tl = self.gen(b.bound, env)
-            env2[b.name] = (v, tl[1] if isinstance(tl, tuple) else None)
-            fn = "forall_mem" if node.kind == "forall" else "exists_mem"
-            return f"rt.{fn}({xs}, lambda {v}: {self.gen(inner, env2)[0]})"
-        env2[b.name] = (v, self.type_of(b.type) or "Nat")
-        bound = self._bounded(b.name, inner, node.kind)
-        if bound is None:
+            env2[b.name] = (v, tl[1])
+            return f"rt.{node.kind}_mem({xs}, lambda {v}: {self.gen(body, env2)[0]})"
+        if (self.type_of(b.type) or "Nat") != "Nat":
+            raise LeanSyntaxError(f"∀/∃ {b.name} : {self.type_of(b.type)} with a bound: only a `Nat` counts from 0")
+        env2[b.name] = (v, "Nat")
+        link = "imp" if node.kind == "forall" else "and"
+        cond = body.args[0] if body.kind == "bin" and body.value == link else None
+        if not (cond is not None and cond.kind == "bin" and cond.value in ("lt", "le")
+                and cond.args[0] == Node("name", value=b.name)):
             raise LeanSyntaxError(f"∀/∃ {b.name} needs a bound (`{b.name} < n →`, `{b.name} ≤ n ∧`, `∈ l`)")
-        limit, rest = bound
+        limit = self.gen(cond.args[1], env, "Nat")[0]
+        limit = f"({limit}) + 1" if cond.value == "le" else limit
         fn = "forall_range" if node.kind == "forall" else "exists_range"
-        return f"rt.{fn}({self.gen(limit, env, 'Nat')[0]}, lambda {v}: {self.gen(rest, env2)[0]})"
-
-    @staticmethod
-    def _bounded(name, body: Node, kind):
-        """`x < n → P` / `x ≤ n → P` (∀) or `x < n ∧ P` / `x ≤ n ∧ P` (∃): (exclusive limit, P)."""
-        link = "imp" if kind == "forall" else "and"
-        if body.kind != "bin" or body.value != link:
-            return None
-        cond, rest = body.args
-        if cond.kind == "bin" and cond.value in ("lt", "le") and cond.args[0] == Node("name", value=name):
-            limit = cond.args[1]
-            if cond.value == "le":
-                limit = Node("bin", (limit, Node("num", value=1)), "add")
-            return limit, rest
-        return None
+        return f"rt.{fn}({limit}, lambda {v}: {self.gen(body.args[1], env2)[0]})"

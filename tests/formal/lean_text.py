@@ -1,18 +1,14 @@
-"""The text of lean/: declarations, their normalised statements, what they depend on, and their pins.
+"""The text of lean/: its declarations, their normalised text, and which project definitions each one uses.
 
-A *pin* is a short hash of the normalised text of a theorem's statement (binders and type, not the proof)
-together with the normalised text of every project definition the statement uses, transitively. A mirror test
-records the pin of the theorem (or definition) it checks; when either the statement or a definition it uses
-changes, the recorded pin no longer matches and CI fails until the mirror is reviewed and re-pinned
-(`python tests/lean_pins.py --repin`). Normalising removes comments and collapses whitespace, so only token
-changes count.
-
-This module reads the subset of Lean 4 used in lean/ (top-level `def`, `theorem`, `structure` at column 0,
-their bodies indented); tests/lean_expr.py parses expressions and tests/lean_py.py evaluates them.
+lean/ is read as the subset of Lean 4 it is written in: at column 0 only `import`, `namespace`, `end` and the
+declarations `def`, `theorem` and `structure` (their continuation lines indented or starting with `|`);
+anything else at column 0 (`lemma`, `abbrev`, an attribute, `open`, ...) raises ValueError, so no declaration
+is ever skipped silently. A declaration's *text* is what the review snapshot (tests/formal/lean_pins.json)
+records: its normalised tokens with comments removed and whitespace collapsed; for a theorem only the
+statement (binders and type), not the proof.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAN_DIR = ROOT / "lean"
+NAMESPACE = "Q35"
 
 _SYMBOLS = sorted([":=", "=>", "<<<", ">>>", "|||", "&&&", "^^^", "++", "::", "<;>", "≤", "≥", "≠", "→", "←", "↔",
                    "∧", "∨", "¬", "∀", "∃", "∈", "∉", "×", "λ", "·", "⟨", "⟩", "▸", "<", ">", "=", "+", "-", "*",
@@ -28,9 +25,8 @@ _SYMBOLS = sorted([":=", "=>", "<<<", ">>>", "|||", "&&&", "^^^", "++", "::", "<
 _IDENT = r"[A-Za-z_\u03b1-\u03c9\u0391-\u03a9\u1d00-\u1dbf][\w'!?\u2080-\u2089\u1d62-\u1d6a]*"
 TOKEN_RE = re.compile(rf"(?P<ws>\s+)|(?P<num>\d+)|(?P<ident>{_IDENT}(?:\.{_IDENT})*)|(?P<sym>"
                       + "|".join(re.escape(s) for s in _SYMBOLS) + r")|(?P<other>\S)")
-DECL_RE = re.compile(r"^(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable)\s+)*"
-                     r"(def|theorem|lemma|structure|abbrev)\s+(\S+)")
-NAMESPACE = "Q35"
+DECL_RE = re.compile(r"^(def|theorem|structure)\s+(\S+)")
+OTHER_TOP_LEVEL_RE = re.compile(r"^(import|namespace|end)\b")
 
 
 @dataclass(frozen=True)
@@ -66,12 +62,11 @@ def tokenize(text: str, first_line: int = 1) -> list[Token]:
     """Tokens of comment-free Lean text (identifiers keep their dotted parts: `List.length`, `xs.length`)."""
     tokens, line, space = [], first_line, True
     for m in TOKEN_RE.finditer(text):
-        kind = m.lastgroup
-        if kind == "ws":
+        if m.lastgroup == "ws":
             line += m.group().count("\n")
             space = True
             continue
-        tokens.append(Token(m.group(), kind, space, line))
+        tokens.append(Token(m.group(), m.lastgroup, space, line))
         space = False
     return tokens
 
@@ -81,17 +76,17 @@ def normalise(tokens: list[Token]) -> str:
     return "".join((" " if t.space and i else "") + t.text for i, t in enumerate(tokens))
 
 
-def _split_top(tokens: list[Token], stops: set[str]) -> int:
-    """Index of the first token in `stops` outside brackets (len(tokens) if none)."""
+def _proof_start(tokens: list[Token]) -> int | None:
+    """Index of a theorem's first `:=` or `|` outside brackets: where its proof starts."""
     depth = 0
     for i, t in enumerate(tokens):
         if t.text in "([{⟨":
             depth += 1
         elif t.text in ")]}⟩":
             depth -= 1
-        elif depth == 0 and t.text in stops:
+        elif depth == 0 and t.text in (":=", "|"):
             return i
-    return len(tokens)
+    return None
 
 
 @dataclass
@@ -110,55 +105,49 @@ class Decl:
         """A theorem's binders and type (up to `:=` or its first match arm); a definition's whole text."""
         if self.kind != "theorem":
             return self.tokens
-        return self.tokens[:_split_top(self.tokens, {":=", "|"})]
-
-    @property
-    def proof_tokens(self) -> list[Token]:
-        return self.tokens[len(self.statement_tokens):]
+        end = _proof_start(self.tokens)
+        if end is None:
+            raise ValueError(f"{self.path}:{self.line}: theorem {self.name} without a proof")
+        return self.tokens[:end]
 
     @property
     def text(self) -> str:
         return f"{self.kind} {self.name} {normalise(self.statement_tokens)}"
 
 
-def _declarations(path: Path) -> list[Decl]:
+def read_declarations(path: Path) -> list[Decl]:
     raw = path.read_text(encoding="utf-8")
     lines = strip_comments(raw).splitlines()
-    docs = _docstrings(raw)
-    starts = [(i, m) for i, line in enumerate(lines) if (m := DECL_RE.match(line))]
+    docs = {raw.count("\n", 0, m.end()): " ".join(m.group(1).split())   # keyed by the line after the docstring
+            for m in re.finditer(r"/--(.*?)-/\s*\n", raw, re.DOTALL)}
     out = []
-    for i, m in starts:
+    for i, line in enumerate(lines):
+        if not line or line[0] in " \t|" or OTHER_TOP_LEVEL_RE.match(line):
+            continue
+        m = DECL_RE.match(line)
+        if not m:
+            raise ValueError(f"{path}:{i + 1}: outside the Lean subset read here: {line.strip()[:60]!r}")
         end = i + 1
         while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t|"):
             end += 1
         body = "\n".join(lines[i:end])[m.end():]
-        kind = {"lemma": "theorem", "abbrev": "def"}.get(m.group(1), m.group(1))
-        out.append(Decl(kind, m.group(2).split(".")[-1], path, i + 1, tokenize(body, i + 1), docs.get(i, "")))
-    return out
-
-
-def _docstrings(raw: str) -> dict[int, str]:
-    """Docstring text keyed by the 0-based line of the declaration that follows it."""
-    out = {}
-    for m in re.finditer(r"/--(.*?)-/\s*\n", raw, re.DOTALL):
-        out[raw.count("\n", 0, m.end())] = " ".join(m.group(1).split())
+        out.append(Decl(m.group(1), m.group(2), path, i + 1, tokenize(body, i + 1), docs.get(i, "")))
     return out
 
 
 class LeanProject:
-    """Every declaration of a lean/ folder, with dependency closure and pins."""
+    """Every declaration of a lean/ folder, with the project declarations each one uses."""
 
     def __init__(self, lean_dir: Path = LEAN_DIR):
         self.lean_dir = Path(lean_dir)
         self.decls: dict[str, Decl] = {}
         for path in self.files:
-            for d in _declarations(path):
+            for d in read_declarations(path):
                 if d.name in self.decls:
                     raise ValueError(f"{d.name} declared twice ({self.decls[d.name].path}, {path})")
                 self.decls[d.name] = d
         for d in self.decls.values():
-            d.uses = {n for t in d.statement_tokens if t.kind == "ident" and (n := self.resolve(t.text))}
-            d.uses.discard(d.name)
+            d.uses = {n for t in d.statement_tokens if t.kind == "ident" and (n := self.resolve(t.text))} - {d.name}
 
     @cached_property
     def files(self) -> list[Path]:
@@ -166,10 +155,8 @@ class LeanProject:
 
     def resolve(self, ident: str) -> str | None:
         """The project declaration an identifier names (`Q35.code4`, `code4`), else None."""
-        parts = ident.split(".")
-        if parts[0] == NAMESPACE:
-            parts = parts[1:]
-        return parts[0] if parts and parts[0] in self.decls and len(parts) == 1 else None
+        name = ident.removeprefix(NAMESPACE + ".")
+        return name if name in self.decls else None
 
     def of_kind(self, kind: str) -> dict[str, Decl]:
         return {n: d for n, d in self.decls.items() if d.kind == kind}
@@ -179,7 +166,7 @@ class LeanProject:
         return self.of_kind("theorem")
 
     def closure(self, name: str) -> list[str]:
-        """Project definitions and structures `name`'s statement uses, transitively (sorted, name excluded)."""
+        """Project definitions and structures `name`'s text uses, transitively (sorted, name excluded)."""
         seen, todo = set(), list(self.decls[name].uses)
         while todo:
             n = todo.pop()
@@ -187,10 +174,3 @@ class LeanProject:
                 seen.add(n)
                 todo.extend(self.decls[n].uses)
         return sorted(seen)
-
-    def pin_text(self, name: str) -> str:
-        """What a pin covers: the declaration's statement and the text of every definition it uses."""
-        return "\n".join([self.decls[name].text] + [self.decls[n].text for n in self.closure(name)])
-
-    def pin(self, name: str) -> str:
-        return hashlib.sha256(self.pin_text(name).encode("utf-8")).hexdigest()[:16]

@@ -1,6 +1,8 @@
-"""The formal layer stays honest: every Lean theorem has a mirror tied to its text, no pin is stale, no proof step
-is a placeholder or fragile, and the ties can fail: a weakened copy of lean/ fails the pins and the mirrors, and
-the code mutations issue 13 names fail the mirrors (not only the equivalence suite)."""
+"""The formal layer stays honest: every Lean theorem has a mirror tied to its text, nothing changed since the
+reviewed snapshot, no proof step is a placeholder or fragile, and the ties can fail: a weakened copy of lean/
+makes its mirrors stale and fails their checks, the census fails on an unmirrored or changed theorem, and two
+plausible pyref bugs (`f16_down` for the scale in `group_params`, `code4` rounding half to even) fail the
+mirrors, not only the equivalence suite."""
 from __future__ import annotations
 
 import math
@@ -20,6 +22,8 @@ from lean_runtime import LeanEvalError
 from lean_text import LEAN_DIR, ROOT, LeanProject
 
 PROJECT = LeanProject()
+SNAPSHOT = lean_pins.load_snapshot()
+CENSUS, PINS = ROOT / "tests" / "formal" / "lean_census.py", ROOT / "tests" / "formal" / "lean_pins.py"
 REQUIRED = ("code4_range", "code3_range", "decode_encode_pair", "encode_decode_pair", "unpack_pack_block",
             "pack_unpack_block", "packed_length_eq", "quant_error_half_step", "clamp_in_range", "fused_group_identity",
             "fused_row_identity", "int32_accumulator_safe", "f16_down_le", "le_f16_up", "f16_down_is_f16",
@@ -56,21 +60,23 @@ def test_every_declaration_is_read_by_the_evaluator():
 
 
 def test_census_is_clean():
-    """Every theorem is mirrored, those about project functions (and every modelling definition) by a pinned
-    test, no mirror test is unpinned, no pin is stale, no proof has a placeholder, native_decide or `show` step."""
+    """Every theorem is mirrored, those about project functions (and every modelling definition) by a code
+    mirror, every mirror test says what it mirrors, nothing changed since the reviewed snapshot, no proof has a
+    placeholder, native_decide or `show` step."""
     c = census.take_census(PROJECT)
     assert not c.problems(), "\n".join(c.problems())
-    assert not c.unpinned_tests and len(c.pinned) > 100
+    assert not c.unmarked_tests and len(c.code_mirrors) > 100 and set(SNAPSHOT) == set(PROJECT.decls)
 
 
 def test_census_script_counts_and_banner():
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_census.py"), "--skipped-banner"],
+    out = subprocess.run([sys.executable, str(CENSUS), "--skipped-banner"],
                          capture_output=True, text=True, check=True).stdout.strip().splitlines()
     assert out == [f"Lean: SKIPPED (no toolchain found) — {len(PROJECT.theorems)} theorems stated, not compiled "
                    "here; checked through CI mirrors only"]
-    res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_census.py")], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, str(CENSUS)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
-    assert f"{len(PROJECT.theorems)} theorems" in res.stdout and "0 unpinned mirror tests, 0 stale pins" in res.stdout
+    assert f"{len(PROJECT.theorems)} theorems" in res.stdout
+    assert "0 mirror tests without @mirrors, 0 declarations changed" in res.stdout
     assert "about project functions" in res.stdout and "definitional/arithmetic" in res.stdout
 
 
@@ -142,30 +148,58 @@ def mirror_checks_fail(lean: LeanCode) -> list[str]:
     return failed
 
 
+def stale_mirrors(project: LeanProject) -> set[str]:
+    """The declarations whose mirrors are stale against the reviewed snapshot."""
+    return {d for d in project.decls if lean_pins.stale(project, SNAPSHOT, d)}
+
+
 def test_weakened_lean_copy_fails_and_the_real_tree_passes(tmp_path):
-    """Weaken lean/ in a temporary copy three ways (issue 13): the pins of the affected theorems go stale, the pin
-    tool reports the change and exits 1, and the mirrors' checks fail on the mutant; on the real tree the pins
-    all match and the same checks pass."""
-    modules = lean_pins.read_modules()
-    assert not lean_pins.stale(PROJECT, modules)
+    """Weaken lean/ in a temporary copy three ways: the mirrors of the affected declarations go stale, the pin
+    tool reports the change with a diff and exits 1, and the mirrors' checks fail on the mutant; on the real tree
+    nothing is stale and the same checks pass."""
+    assert not stale_mirrors(PROJECT) and not lean_pins.changed(PROJECT, SNAPSHOT)
     assert mirror_checks_fail(LeanCode(PROJECT)) == []
     for mutation in MUTATIONS:
         copy = mutated_copy(tmp_path, mutation)
-        stale = {u.name for u, _ in lean_pins.stale(LeanProject(copy), modules)}
+        stale = stale_mirrors(LeanProject(copy))
         assert EXPECTED_STALE[mutation] <= stale, (mutation, stale)
         assert mirror_checks_fail(LeanCode(LeanProject(copy))), f"no mirror check fails on: {mutation}"
-        res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_pins.py"), "--lean-dir", str(copy)],
-                             capture_output=True, text=True)
-        assert res.returncode == 1 and "pinned by" in res.stdout and "@@" in res.stdout, res.stdout[-2000:]
-    res = subprocess.run([sys.executable, str(ROOT / "tests" / "lean_pins.py")], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, str(PINS), "--lean-dir", str(copy)], capture_output=True, text=True)
+        out = res.stdout
+        assert res.returncode == 1 and "changed; review its mirrors:\n    test_mirror_" in out and "@@" in out, out[-2000:]
+    res = subprocess.run([sys.executable, str(PINS)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
+
+
+def test_census_fails_on_an_unmirrored_or_changed_theorem_until_repinned(tmp_path):
+    """A new theorem without a mirror, and a changed statement, are census problems (and the script exits 1);
+    re-pinning (the one command, here into a temporary snapshot) clears the change but not the missing mirror."""
+    copy = mutated_copy(tmp_path, "quant_error_even states True")
+    error = copy / "Q35" / "Error.lean"
+    error.write_text(error.read_text(encoding="utf-8").replace(
+        "end Q35", "theorem unmirrored_fact (n : Nat) : n + 0 = n := by\n  omega\n\nend Q35"), encoding="utf-8")
+    project = LeanProject(copy)
+    problems = census.take_census(project).problems()
+    assert "no mirror: unmirrored_fact" in problems
+    assert any(p.startswith("changed since the reviewed snapshot") and p.endswith(": quant_error_even")
+               for p in problems), problems
+    res = subprocess.run([sys.executable, str(CENSUS), "--lean-dir", str(copy)], capture_output=True, text=True)
+    assert res.returncode == 1 and "PROBLEM: no mirror: unmirrored_fact" in res.stdout, res.stdout[-2000:]
+    repinned = tmp_path / "pins.json"
+    lean_pins.repin(project, lean_pins.read_modules(), path=repinned)
+    snapshot = lean_pins.load_snapshot(repinned)
+    assert not lean_pins.changed(project, snapshot) and set(snapshot) == set(project.decls)
+    assert census.take_census(project, snapshot).problems() == ["no mirror: unmirrored_fact"]
+    orphan = lean_pins.MirrorModule(tmp_path / "test_mirror_x.py", {"test_x": ("no_such_declaration",)}, ())
+    with pytest.raises(SystemExit, match="test_mirror_x.py::test_x mirrors no_such_declaration"):
+        lean_pins.repin(project, [orphan], path=repinned)   # a mirror of something removed is fixed by hand
 
 
 def test_weakened_copy_fails_the_mirror_suite(tmp_path):
     """The pytest mirrors themselves, pointed at a mutant copy (Q35_LEAN_DIR), fail; on the real tree they pass."""
     copy = mutated_copy(tmp_path, "quant_error_even states True")
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            str(ROOT / "tests" / "test_mirror_error.py"), "-k", "quant_error and not fortran and not vs_lean"]
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "formal" /
+            "test_mirror_error.py"), "-k", "quant_error and not fortran and not vs_lean"]
     env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
     real = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
     assert real.returncode == 0, real.stdout[-3000:]
@@ -173,9 +207,9 @@ def test_weakened_copy_fails_the_mirror_suite(tmp_path):
     assert bad.returncode != 0 and "quant_error_even" in bad.stdout, bad.stdout[-3000:]
 
 
-# --- code mutations (issue 13): the mirrors, not only the equivalence suite, must fail ---------------------------
+# --- code mutations: the mirrors, not only the equivalence suite, must fail --------------------------------------
 def group_params_with_f16_down(values):
-    """pyref.group_params with f16_down instead of f16_up for the scale (the mutation issue 13 names)."""
+    """pyref.group_params with f16_down instead of f16_up for the scale (a grid that may not reach the max)."""
     z = pyref.f16_down(min(values))
     return z, max(pyref.f16_down((max(values) - z) / 15.0), pyref.MIN_SCALE)
 

@@ -20,8 +20,7 @@ import q35.reference as pyref
 from q35.format import MAX_A8_BLOCK, QTensor, WEIGHTS_PER_BLOCK
 from q35.format.checks import check_a8_block
 from strategies import activations, group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, mirror_examples, pin)
+from test_mirror_common import Exhaustive, LEAN, SymList, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors
 
 STATEMENTS = {
     "wrap16_of_mem": Z3(),
@@ -61,9 +60,7 @@ FLOAT_ADD, FLOAT_MUL = binary64(lambda a, b: float(a) + float(b)), binary64(lamb
 EXACT_ADD, EXACT_MUL = binary64(lambda a, b: a + b), binary64(lambda a, b: a * b)
 
 
-@pin("a8_seq", "295b75ae78342f8e")
-@pin("a8_exact", "d45474cf0307e891")
-@pin("a8_seq_exact", "e3985f3e9a8255bd")
+@mirrors("a8_seq", "a8_exact", "a8_seq_exact")
 @mirror_examples
 @given(w=weights(max_rows=3, max_cols=80), g=group_sizes, block=st.sampled_from([16, 32, 48, 128]), data=st.data())
 def test_a8_seq__is_pyref_and_fortran_matmul_a8(w, g, block, data):
@@ -113,11 +110,7 @@ def extreme_qtensor(n: int, k: int, g: int) -> QTensor:
                    (n, k), g)
 
 
-@pin("chunks_sum", "89886c011f66dcb5")
-@pin("a8_kernel_sum_exact", "7171737c0f559656")
-@pin("a8_piece_int32_safe", "23cc4453bae71b6c")
-@pin("a8_products_exact", "d44a4074a2fe197e")
-@pin("wrap_sum16_exact", "0039d339b77e164f")
+@mirrors("chunks_sum", "a8_kernel_sum_exact", "a8_piece_int32_safe", "a8_products_exact", "wrap_sum16_exact")
 def test_a8_integer_sums__every_accepted_block():
     """Accepted blocks are exactly the multiples of 16 up to 4096; for each, on the extreme inputs (codes ±127, lattice
     codes 15 and 14, pieces of up to 4096 columns) and on random ones, the statements hold for pyref's pieces: the

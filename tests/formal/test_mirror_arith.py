@@ -5,7 +5,7 @@ alone: each statement is evaluated as lean/ states it, exhaustively on a range o
 """
 from __future__ import annotations
 
-from test_mirror_common import Exhaustive, Z3, lean_pin_guard, lean_statement_test  # noqa: F401
+from test_mirror_common import Exhaustive, Z3, lean_statement_test
 
 STATEMENTS = {
     "two_pow_succ": Exhaustive(n=range(0, 120)),

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import q35.reference as pyref
-from test_mirror_common import (LEAN, SymList, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                mirror_examples, pin, prove, refute, z3)
+from test_mirror_common import (LEAN, SymList, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors, prove,
+                                refute, z3)
 
 STATEMENTS = {
     "to_digits_length": Z3(b=range(1, 5), n=range(0, 9)),
@@ -51,8 +51,7 @@ def _all_equal(xs, ys):
     return z3.And(*[x == y for x, y in zip(xs, ys)])
 
 
-@pin("pack_block", "3026f5f68b990197")
-@pin("unpack_block", "d7f6148d2e1cf6bb")
+@mirrors("pack_block", "unpack_block")
 def test_block__z3_pyref_is_lean(symbolic_pyref):
     """pyref's bit-level pack_block/unpack_block are Lean's `to_digits`/`from_digits` definitions, for every input."""
     cs, ok = _words("c", 8, 128)
@@ -63,10 +62,7 @@ def test_block__z3_pyref_is_lean(symbolic_pyref):
     refute(z3.Implies(ok9, _all_equal(LEAN.fn("unpack_block")(symbolic_pyref.pack_block(cs9)), cs9)))
 
 
-@pin("unpack_pack_block", "78efe042bd406065")
-@pin("pack_unpack_block", "1a0f61634cf652a4")
-@pin("pack_block_length", "819439c0361d4b75")
-@pin("unpack_block_length", "61cf4b3aa893280a")
+@mirrors("unpack_pack_block", "pack_unpack_block", "pack_block_length", "unpack_block_length")
 def test_block_theorems__z3_on_pyref(symbolic_pyref):
     """The round trips and lengths, as lean/ states them, with pyref's pack_block/unpack_block in place of Lean's."""
     code = LEAN.with_code(pack_block=symbolic_pyref.pack_block, unpack_block=symbolic_pyref.unpack_block)
@@ -85,7 +81,7 @@ def code_rows(draw):
     return (rng.integers(0, 1 << 30, size=(n, k)) % hi).astype(np.uint8)
 
 
-@pin("unpack_pack_block", "78efe042bd406065")
+@mirrors("unpack_pack_block")
 @mirror_examples
 @given(code_rows())
 def test_unpack_pack_block__fortran_bytes_equal_pyref(codes):
@@ -95,7 +91,7 @@ def test_unpack_pack_block__fortran_bytes_equal_pyref(codes):
     assert np.array_equal(bridge.unpack_codes(packed, codes.shape[1]), codes)
 
 
-@pin("pack_unpack_block", "1a0f61634cf652a4")
+@mirrors("pack_unpack_block")
 @mirror_examples
 @given(st.integers(1, 6), st.integers(1, 12), st.integers(0, 2**32 - 1))
 def test_pack_unpack_block__fortran_any_bytes(n, blocks, seed):

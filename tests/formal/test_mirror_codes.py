@@ -12,8 +12,8 @@ from hypothesis import given
 
 import q35.reference as pyref
 from strategies import group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                mirror_examples, pin, pyref_code_overrides)
+from test_mirror_common import (Exhaustive, LEAN, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors,
+                                pyref_code_overrides)
 
 STATEMENTS = {
     "format_constants": Exhaustive(),
@@ -37,12 +37,7 @@ def grid_points(s_max: int = 16, z_range=range(-6, 7)):
     return [(w, z, s) for s in range(1, s_max + 1) for z in z_range for w in range(z - 2 * s, z + 17 * s + 1)]
 
 
-@pin("LO3", "187bb6f2617bee29")
-@pin("PAIR_BITS", "4df5519bcaafffd8")
-@pin("BLOCK_BYTES", "9e568e6b95f8beb5")
-@pin("LATTICE_MAX", "1d0ca01a5fe3f6ba")
-@pin("format_constants", "2558651efceeb0f2")
-@pin("LO4", "8f3aa0683f916c09")
+@mirrors("LO3", "PAIR_BITS", "BLOCK_BYTES", "LATTICE_MAX", "format_constants", "LO4")
 def test_format_constants__lean_is_pyref_and_fortran():
     bridge = load_bridge()
     for name in CONSTANTS:
@@ -65,11 +60,7 @@ def check_clamp(code=None):
         Exhaustive(**dom).run(code.statement(theorem))
 
 
-@pin("clamp", "fe44a77a66167264")
-@pin("clamp_in_range", "b8f0792b647bac21")
-@pin("clamp_of_mem", "e21063d2152cd66c")
-@pin("clamp_of_gt", "5efe4e62db6e0735")
-@pin("clamp_of_lt", "c8ac3cf80d843e50")
+@mirrors("clamp", "clamp_in_range", "clamp_of_mem", "clamp_of_gt", "clamp_of_lt")
 def test_clamp__pyref_is_lean_exhaustive():
     check_clamp()
 
@@ -90,11 +81,7 @@ def check_codes_match_lean(points=None, lean=LEAN):
     assert ties > 100  # the domain really contains ties
 
 
-@pin("code4", "2531d38f39e92b45")
-@pin("code3", "645f52a351df5e51")
-@pin("quantize_value", "3d26f734ec41c430")
-@pin("code4_range", "7534bc61bff708b4")
-@pin("code3_range", "37e32f6ceb600081")
+@mirrors("code4", "code3", "quantize_value", "code4_range", "code3_range")
 def test_codes__pyref_is_lean_exhaustive_with_ties():
     check_codes_match_lean()
     code = LEAN.with_code(**pyref_code_overrides())
@@ -106,11 +93,7 @@ def test_codes__pyref_is_lean_exhaustive_with_ties():
             assert hyp and concl() is True, (theorem, w, z, s)
 
 
-@pin("dequantize_value", "8494bb3c0a32017f")
-@pin("lattice_code", "4a5451a5fdf0321f")
-@pin("lattice_code_even", "00554ee4c5cc6425")
-@pin("lattice_code_odd", "71078cb43a526c6b")
-@pin("lattice_code_range", "2d92f17cb4850487")
+@mirrors("dequantize_value", "lattice_code", "lattice_code_even", "lattice_code_odd", "lattice_code_range")
 def test_lattice_code__pyref_is_lean_exhaustive():
     for column in range(64):
         for code in range(-2, 18):
@@ -128,9 +111,7 @@ def test_lattice_code__pyref_is_lean_exhaustive():
             assert concl() is True, (w, z, s, column)
 
 
-@pin("code4_range", "7534bc61bff708b4")
-@pin("code3_range", "37e32f6ceb600081")
-@pin("lattice_code_range", "2d92f17cb4850487")
+@mirrors("code4_range", "code3_range", "lattice_code_range")
 @mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_codes__fortran_in_range(w, g):

@@ -1,19 +1,18 @@
-"""Shared helpers of the Lean mirror tests (tests/test_mirror_*.py); holds no tests of its own.
+"""Shared helpers of the Lean mirror tests (tests/formal/test_mirror_*.py); holds no tests of its own.
 
-Two kinds of mirror, both tied to the text of lean/ (tests/test_lean_meta.py enforces it, tests/lean_census.py
-counts them):
+Two kinds of mirror, both tied to the text of lean/ (tests/formal/test_lean_meta.py enforces it,
+tests/formal/lean_census.py counts them):
 
-* a *pinned mirror* is a test decorated with `@pin("name", "<digest>")` for every Lean theorem or definition
-  it checks against pyref and/or the Fortran kernels. The digest is `LeanProject.pin(name)`: a hash of the
-  normalised statement and of every definition it uses. Any change to those fails the test (and the meta
-  test) until the mirror is reviewed and re-pinned with `python tests/lean_pins.py --repin`.
+* a *code mirror* is a test decorated with `@mirrors("name", ...)` naming every Lean theorem or definition it
+  checks against pyref and/or the Fortran kernels;
 * a *generated check* is an entry of a module's `STATEMENTS` table: the statement is compiled from the Lean
-  text (tests/lean_py.py) and checked over the given domain, exhaustively (`Exhaustive`) or for all values of
-  the remaining binders with z3 (`Z3`). Its name (`test_lean_statement[<theorem>]`) says that it checks the
-  Lean text itself; the pinned mirrors are the ones that run project code.
+  text (tests/formal/lean_py.py) and checked over the given domain, exhaustively (`Exhaustive`) or for all
+  values of the remaining binders with z3 (`Z3`); its test is `test_lean_statement[<theorem>]`.
 
+Both fail while a declaration they mirror, or a definition its text uses, differs from the reviewed text in
+tests/formal/lean_pins.json: review the mirror, then re-pin with `python tests/formal/lean_pins.py --repin`.
 Lean definitions are used only through `LEAN.fn(name)`, never copied by hand. `Q35_LEAN_DIR` points the
-mirrors at another copy of lean/ (the weakening demonstration in tests/test_lean_meta.py does).
+mirrors at another copy of lean/ (the weakening demonstration in tests/formal/test_lean_meta.py does).
 """
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ import pytest
 import z3  # z3-solver: a dev dependency (pyproject.toml [dev])
 from hypothesis import settings
 
+import lean_pins
 import lean_text
 from lean_py import LeanCode, Statement
 from lean_runtime import sym
@@ -34,40 +34,28 @@ from lean_runtime import sym
 LEAN_DIR = Path(os.environ.get("Q35_LEAN_DIR", lean_text.LEAN_DIR))
 LEAN_PROJECT = lean_text.LeanProject(LEAN_DIR)
 LEAN = LeanCode(LEAN_PROJECT)
+SNAPSHOT = lean_pins.load_snapshot()
 
 
 # Hypothesis mirrors run the profile's examples up to 300 each: their whole-domain checks are the exhaustive and
-# z3 tests; the 10 000-example budget belongs to the equivalence suite (tests/test_equivalence.py).
+# z3 tests; the 10 000-example budget belongs to the equivalence suite (tests/core/test_equivalence.py).
 mirror_examples = settings(max_examples=min(300, settings().max_examples))
 
 
-# --- pins --------------------------------------------------------------------------------------------------
-def pin(name: str, digest: str):
-    """Mark a test as the mirror of Lean declaration `name`, reviewed against the text whose pin is `digest`."""
+# --- the tie to the reviewed text ----------------------------------------------------------------------------
+def mirrors(*names: str):
+    """Mark a test as a mirror of these Lean declarations (as reviewed in tests/formal/lean_pins.json)."""
     def mark(fn):
-        fn._lean_pins = getattr(fn, "_lean_pins", []) + [(name, digest)]
+        fn._lean_mirrors = getattr(fn, "_lean_mirrors", ()) + names
         return fn
     return mark
 
 
-def stale_pins(fn) -> list[str]:
-    out = []
-    for name, digest in getattr(fn, "_lean_pins", []):
-        if name not in LEAN_PROJECT.decls:
-            out.append(f"{name}: no such declaration in {LEAN_DIR}")
-        elif LEAN_PROJECT.pin(name) != digest:
-            out.append(f"{name}: pinned {digest}, the Lean text now gives {LEAN_PROJECT.pin(name)}")
-    return out
-
-
-@pytest.fixture(autouse=True)
-def lean_pin_guard(request):
-    """Fail a pinned mirror whose Lean statement (or a definition it uses) changed since it was reviewed."""
-    fn = request.function
-    stale = stale_pins(fn) + stale_pins(getattr(getattr(fn, "hypothesis", None), "inner_test", None))
+def fail_if_stale(names) -> None:
+    stale = sorted({n for name in names for n in lean_pins.stale(LEAN_PROJECT, SNAPSHOT, name)})
     if stale:
-        pytest.fail("Lean text changed since this mirror was reviewed; review it, then run "
-                    "`python tests/lean_pins.py --repin`:\n  " + "\n  ".join(stale))
+        pytest.fail(f"Lean text changed since this mirror was reviewed ({', '.join(stale)}); review it, then run "
+                    "`python tests/formal/lean_pins.py --repin` (`python tests/formal/lean_pins.py` shows the diff)")
 
 
 # --- generated statement checks ----------------------------------------------------------------------------
@@ -199,6 +187,7 @@ def lean_statement_test(specs: dict):
     @pytest.mark.parametrize("theorem", sorted(specs))
     def test_lean_statement(theorem):
         assert theorem in LEAN_PROJECT.theorems, f"{theorem} is not a theorem of {LEAN_DIR}"
+        fail_if_stale([theorem])
         specs[theorem].run(LEAN.statement(theorem))
     return test_lean_statement
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import q35.reference as pyref
 from q35.format import expand_compact, group_code_bytes_per_row
 from strategies import group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, mirror_examples, pin, prove, to_units, z3)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_statement_test, lists_over, load_bridge,
+                                mirror_examples, mirrors, prove, to_units, z3)
 
 W = 128
 STATEMENTS = {
@@ -54,9 +54,7 @@ def symbolic_pyref(monkeypatch):
     return pyref.core
 
 
-@pin("pack_group_codes", "2caa5301a30c5715")
-@pin("unpack_group_codes", "a780b8bc96c2835a")
-@pin("group_code_bytes", "7c5b03a4bdead18a")
+@mirrors("pack_group_codes", "unpack_group_codes", "group_code_bytes")
 def test_group_code_bitstream__z3_pyref_is_lean(symbolic_pyref):
     """For 0–12 groups, pyref's bitstream functions are Lean's definitions for every code < 1024 / every byte;
     `group_code_bytes` is `q35.format.group_code_bytes_per_row` for every G ≤ 100 000."""
@@ -74,8 +72,7 @@ def test_group_code_bitstream__z3_pyref_is_lean(symbolic_pyref):
         prove(z3.Implies(ok_b, z3.And(True, *[a == b for a, b in zip(ours, lean)])), what=f"unpack, G = {g}")
 
 
-@pin("unpack_pack_group_codes", "891ecce8e42abc4e")
-@pin("pack_group_codes_length", "3e33c03a60f7c9c3")
+@mirrors("unpack_pack_group_codes", "pack_group_codes_length")
 def test_group_code_theorems__z3_on_pyref(symbolic_pyref):
     code = LEAN.with_code(pack_group_codes=symbolic_pyref.pack_group_codes,
                           unpack_group_codes=symbolic_pyref.unpack_group_codes,
@@ -112,10 +109,7 @@ def f16_rep(d: float) -> tuple[int, int]:
     return u, j
 
 
-@pin("compact_scale", "5b455882473cb874")
-@pin("compact_zero", "075ee1eeaafef8de")
-@pin("is_f32", "fea1e478927531b0")
-@pin("compact_grid_exact", "bd0e972c56d08b56")
+@mirrors("compact_scale", "compact_zero", "is_f32", "compact_grid_exact")
 def test_compact_grid__binary32_exact_every_row_scale():
     assert check_compact_grid_exact() == 31743 * 1008
     is_f32, stmt = LEAN.fn("is_f32"), LEAN.statement("compact_grid_exact")
@@ -175,17 +169,8 @@ def search_cases():
         yield row.tolist(), a.tolist(), g
 
 
-@pin("keep_best_le", "fa3fcdb9b94795bd")
-@pin("search_from_le", "53aabc0dd3e3c950")
-@pin("mem_search_candidates", "d6c5ed9c300bec60")
-@pin("clamp_between", "c8c1d3006eea6393")
-@pin("search_group", "6d244bfb1e498ee3")
-@pin("search_candidates", "910caa65547a8878")
-@pin("sc_candidates", "9b240429e7b68a04")
-@pin("zp_candidates", "130b5f4a9fd4e73a")
-@pin("keep_best", "1232fd06be0a7242")
-@pin("search_from", "1871c39b1af2e884")
-@pin("search_group_le_centred", "7610c18f9c87a32d")
+@mirrors("keep_best_le", "search_from_le", "mem_search_candidates", "clamp_between", "search_group",
+          "search_candidates", "sc_candidates", "zp_candidates", "keep_best", "search_from", "search_group_le_centred")
 def test_search__pyref_is_lean_search(monkeypatch):
     """pyref tries exactly Lean's candidates in Lean's order, returns Lean's `search_group` for its own errors, and
     that answer is never worse than the centred candidate (the statement, with pyref's error function)."""
@@ -215,7 +200,7 @@ def test_search__pyref_is_lean_search(monkeypatch):
     assert len(c0_seen) > 20
 
 
-@pin("search_group_le_centred", "7610c18f9c87a32d")
+@mirrors("search_group_le_centred")
 @mirror_examples
 @given(w=weights(max_rows=2, max_cols=64), g=group_sizes, seed=st.integers(0, 2**32 - 1))
 def test_search__fortran_never_worse_than_centred(w, g, seed):

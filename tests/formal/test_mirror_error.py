@@ -15,8 +15,8 @@ from hypothesis import given
 import q35.reference as pyref
 from strategies import group_sizes, weights
 from test_mirror_codes import grid_points
-from test_mirror_common import (LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                mirror_examples, pin, pyref_code_overrides, to_common_integers)
+from test_mirror_common import (LEAN, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors,
+                                pyref_code_overrides, to_common_integers)
 
 STATEMENTS = {
     "floor_div_two_mul": Z3(),
@@ -46,14 +46,12 @@ def check_error_bound_on_pyref(points=None, lean=LEAN):
     assert inside > 10_000
 
 
-@pin("quant_error_even", "2fb7a78f0bf51f03")
-@pin("quant_error_odd", "1fad04330e545e3b")
-@pin("quant_error_half_step", "45c0f5e1afd4cf44")
+@mirrors("quant_error_even", "quant_error_odd", "quant_error_half_step")
 def test_quant_error__pyref_exhaustive_grid():
     check_error_bound_on_pyref()
 
 
-@pin("quant_error_half_step", "45c0f5e1afd4cf44")
+@mirrors("quant_error_half_step")
 @mirror_examples
 @given(w=weights(max_cols=48), g=group_sizes)
 def test_quant_error_half_step__pyref_vs_lean_exact(w, g):
@@ -79,7 +77,7 @@ def test_quant_error_half_step__pyref_vs_lean_exact(w, g):
                     assert err <= (0.5 if col % 2 == 0 else 1.0) * s * (1 + 1e-9)
 
 
-@pin("quant_error_half_step", "45c0f5e1afd4cf44")
+@mirrors("quant_error_half_step")
 @mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_quant_error_half_step__fortran(w, g):

@@ -18,8 +18,7 @@ from hypothesis import given
 
 import q35.reference as pyref
 from strategies import group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                mirror_examples, pin, to_units)
+from test_mirror_common import LEAN, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors, to_units
 
 E = 1074                 # units of 2^-1074
 K0 = E - 24              # the smallest binary16 subnormal 2^-24 is 2^K0 units
@@ -128,23 +127,13 @@ def check_lean_f16_text(xs, down, up) -> None:
             assert not hyp or concl() is True, ("f16_down_ge_rep", x, y)
 
 
-@pin("f16_down_parts", "49c31cb1589f5337")
-@pin("f16_down_ge_rep", "f15b3b31aff048bb")
-@pin("f16_down", "1ee744a23e02de35")
-@pin("f16_up", "396d44530609703e")
-@pin("f16_ulp_ok", "7c86b32aca437fa6")
-@pin("f16_down_le", "fe08421670d1d1a0")
-@pin("le_f16_up", "9c12e386e50b5e8d")
-@pin("f16_down_is_f16", "4aed58af63966e23")
-@pin("f16_up_is_f16", "582e9d7164b03a57")
-@pin("f16_down_nearest", "cc71cc4166a46909")
-@pin("f16_up_nearest", "5d3fa381100539dd")
+@mirrors("f16_down_parts", "f16_down_ge_rep", "f16_down", "f16_up", "f16_ulp_ok", "f16_down_le", "le_f16_up",
+          "f16_down_is_f16", "f16_up_is_f16", "f16_down_nearest", "f16_up_nearest")
 def test_f16_rounding__pyref_every_binary16_neighbourhood():
     assert check_f16_rounding() > 300_000
 
 
-@pin("is_f16", "816b8534a4675f9d")
-@pin("f16_in_range", "bdf3ea9a391ade9c")
+@mirrors("is_f16", "f16_in_range")
 def test_is_f16__lean_definition_is_the_binary16_set():
     """Lean's `is_f16` (units 2^-24, k0 = 0) holds exactly for the finite binary16 values: every one of the 65536
     bit patterns that is finite satisfies it, and every value it admits (|m| ≤ 2048, j ≤ 29, in range) is one."""
@@ -204,15 +193,12 @@ def check_lean_grid_text(mins, maxs, zs, ss, qs, lean=LEAN) -> None:
         assert hyp and concl() is True
 
 
-@pin("group_zero", "787993e1a9788f24")
-@pin("group_scale", "404323ea11ea0623")
-@pin("grid_covers_group", "9448ec789fa087c3")
-@pin("group_params_f16", "fedc07026be53d73")
+@mirrors("group_zero", "group_scale", "grid_covers_group", "group_params_f16")
 def test_grid_covers_group__pyref_every_binary16_minimum():
     assert check_grid_covers_group() > 400_000
 
 
-@pin("grid_covers_group", "9448ec789fa087c3")
+@mirrors("grid_covers_group")
 @mirror_examples
 @given(w=weights(), g=group_sizes)
 def test_grid_covers_group__fortran(w, g):

@@ -7,8 +7,8 @@ from hypothesis import given
 import q35.reference as pyref
 from q35.format import expand_compact
 from strategies import group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, Z3, check_statements, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, mirror_examples, pin, pyref_code_overrides)
+from test_mirror_common import (Exhaustive, LEAN, Z3, check_statements, lean_statement_test, load_bridge,
+                                mirror_examples, mirrors, pyref_code_overrides)
 
 STATEMENTS = {
     "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
@@ -21,9 +21,7 @@ test_lean_statement = lean_statement_test(STATEMENTS)
 PYREF = dict(encode_group_code=pyref.encode_group_code, decode_group_code=pyref.decode_group_code)
 
 
-@pin("encode_group_code", "ab10f3e20fdd829d")
-@pin("decode_group_code", "c3ef97048f9c2239")
-@pin("group_code_bitwise", "0568bf5b05fc0185")
+@mirrors("encode_group_code", "decode_group_code", "group_code_bitwise")
 def test_group_code__pyref_is_lean_exhaustive():
     """pyref's `sc | zp << 6` and `(c & 0x3F, c >> 6)` are Lean's arithmetic definitions (sc < 64, any zp, any c)."""
     for sc in range(64):
@@ -34,9 +32,7 @@ def test_group_code__pyref_is_lean_exhaustive():
     assert pyref.encode_group_code(64, 0) != LEAN.fn("encode_group_code")(64, 1)
 
 
-@pin("decode_encode_group_code", "5ae47911ef749d17")
-@pin("encode_decode_group_code", "b9cdaf9918f70a6b")
-@pin("group_code_range", "a8e42740a43a1bb1")
+@mirrors("decode_encode_group_code", "encode_decode_group_code", "group_code_range")
 def test_group_code_theorems__on_pyref_exhaustive():
     check_statements(LEAN.with_code(**PYREF), {
         "decode_encode_group_code": Exhaustive(sc=range(0, 70), zp=range(0, 20)),
@@ -44,8 +40,7 @@ def test_group_code_theorems__on_pyref_exhaustive():
         "group_code_range": Exhaustive(sc=range(0, 70), zp=range(0, 20))})
 
 
-@pin("decode_encode_group_code", "5ae47911ef749d17")
-@pin("group_code_range", "a8e42740a43a1bb1")
+@mirrors("decode_encode_group_code", "group_code_range")
 @mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes)
 def test_group_code__fortran_codes_decode_in_range(w, g):
@@ -57,7 +52,7 @@ def test_group_code__fortran_codes_decode_in_range(w, g):
         assert pyref.encode_group_code(sc, zp) == c
 
 
-@pin("compact_dequantize", "0348886457715160")
+@mirrors("compact_dequantize")
 def test_compact_dequantize__on_pyref_exhaustive():
     """`z + s·L = s·(L − zp)` with `z = −(zp·s)`, evaluated with pyref's dequantize_value in place of Lean's."""
     code = LEAN.with_code(**pyref_code_overrides())
@@ -65,7 +60,7 @@ def test_compact_dequantize__on_pyref_exhaustive():
         code.statement("compact_dequantize"))
 
 
-@pin("compact_dequantize", "0348886457715160")
+@mirrors("compact_dequantize")
 @mirror_examples
 @given(w=weights(max_rows=3, max_cols=48), g=group_sizes)
 def test_compact_dequantize__pyref_and_fortran(w, g):

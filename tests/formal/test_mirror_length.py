@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from q35.format import payload_bytes_per_row
-from test_mirror_common import (Exhaustive, LEAN, Z3, lean_pin_guard, lean_statement_test, load_bridge,  # noqa: F401
-                                mirror_examples, pin)
+from test_mirror_common import Exhaustive, LEAN, Z3, lean_statement_test, load_bridge, mirror_examples, mirrors
 
 STATEMENTS = {
     "packed_length_eq": Z3(),
@@ -19,9 +18,7 @@ test_lean_statement = lean_statement_test(STATEMENTS)
 K_MAX = 100_000
 
 
-@pin("packed_length", "b1cd939d987334dd")
-@pin("packed_length_eq", "a8862d07ada21c0f")
-@pin("packed_length_bits", "b720811a8570fb2c")
+@mirrors("packed_length", "packed_length_eq", "packed_length_bits")
 def test_packed_length__pyref_is_lean_exhaustive():
     """`q35.format.payload_bytes_per_row` (pyref's P) is Lean's `packed_length` for every K ≤ 100 000, and the two
     statements hold for it (evaluated with pyref's function in place of Lean's)."""
@@ -34,13 +31,13 @@ def test_packed_length__pyref_is_lean_exhaustive():
     assert pyref.PAYLOAD_BITS_PER_WEIGHT == 3.5
 
 
-@pin("packed_length_minimal", "ac83caf064057c58")
+@mirrors("packed_length_minimal")
 def test_packed_length_minimal__pyref_exhaustive():
     code = LEAN.with_code(packed_length=payload_bytes_per_row)
     Exhaustive(k=range(0, 600), m=range(0, 45)).run(code.statement("packed_length_minimal"))
 
 
-@pin("packed_length_eq", "a8862d07ada21c0f")
+@mirrors("packed_length_eq")
 @mirror_examples
 @given(st.integers(1, 300))
 def test_packed_length_eq__fortran_and_pyref_pack_codes(k):

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import q35.reference as pyref
 from strategies import activations, group_sizes, weights
-from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, mirror_examples, pin, to_units)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_statement_test, load_bridge, mirror_examples,
+                                mirrors, to_units)
 
 STATEMENTS = {
     "fused_group_identity": Z3(xl=SymList(range(0, 7))),
@@ -58,10 +58,7 @@ def assert_within_spec_bound(got: float, exact_value: Fraction, terms: list[dict
         assert abs(got - e) <= tol, (got, e, tol)
 
 
-@pin("group_dot", "4502a9bf0d167f88")
-@pin("row_dot", "a764070f8832efca")
-@pin("fused_group_identity", "fc56a80d33e48e62")
-@pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirrors("group_dot", "row_dot", "fused_group_identity", "fused_row_identity")
 @mirror_examples
 @given(w=weights(max_rows=3, max_cols=64), g=group_sizes, data=st.data())
 def test_fused_row_identity__pyref(w, g, data):
@@ -87,7 +84,7 @@ def test_fused_row_identity__pyref(w, g, data):
         assert_within_spec_bound(y[n], direct, terms, k)
 
 
-@pin("fused_row_identity", "02ae7a7b04cfb450")
+@mirrors("fused_row_identity")
 @mirror_examples
 @given(w=weights(max_rows=4, max_cols=64), g=group_sizes, data=st.data())
 def test_fused_row_identity__fortran_kernel(w, g, data):
@@ -102,8 +99,7 @@ def test_fused_row_identity__fortran_kernel(w, g, data):
         assert_within_spec_bound(y[n], exact(LEAN.fn("fused_row_dot")(terms)), terms, w.shape[1])
 
 
-@pin("accumulator_bound", "474acb71a6e8b4f1")
-@pin("int32_accumulator_safe", "6a199ac4ef657bc8")
+@mirrors("accumulator_bound", "int32_accumulator_safe")
 @mirror_examples
 @given(w=weights(max_rows=2, max_cols=300), g=group_sizes, seed=st.integers(0, 2**32 - 1))
 def test_accumulator_bound__quantized_lattice_codes(w, g, seed):
@@ -119,7 +115,7 @@ def test_accumulator_bound__quantized_lattice_codes(w, g, seed):
             assert hyp and concl() is True, theorem
 
 
-@pin("int32_accumulator_safe", "6a199ac4ef657bc8")
+@mirrors("int32_accumulator_safe")
 def test_int32_accumulator_safe__numpy_int32_arithmetic_only():
     """At the limit K = 1 127 288 with the extreme int8 and lattice values, int32 accumulation (numpy, as an int8
     kernel would do it) is exact; one more weight overflows. Arithmetic only: no project kernel accumulates in

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import q35.reference as pyref
-from test_mirror_common import (Exhaustive, LEAN, check_statements, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                load_bridge, pin, prove, refute, z3)
+from test_mirror_common import (Exhaustive, LEAN, check_statements, lean_statement_test, load_bridge, mirrors, prove,
+                                refute, z3)
 
 STATEMENTS = {
     "decode_encode_pair": Exhaustive(q4=range(0, 20), q3=range(0, 12)),
@@ -28,10 +28,7 @@ def _all_pairs_rows() -> np.ndarray:
     return np.array([base[2 * r:] + base[:2 * r] for r in range(8)], dtype=np.uint8)
 
 
-@pin("encode_pair", "1b6eaaa2a4bd5cd1")
-@pin("decode_pair", "ef8495e94bc00a81")
-@pin("encode_pair_bitwise", "bf6365e91c00f6cc")
-@pin("decode_pair_bitwise", "f82f47f5db6cda42")
+@mirrors("encode_pair", "decode_pair", "encode_pair_bitwise", "decode_pair_bitwise")
 def test_pair_code__pyref_is_lean_exhaustive():
     """pyref's bit expressions are Lean's arithmetic definitions (for q3 and c far beyond the codes' range; `|` and
     `+` agree exactly when the low nibble q4 < 16 does not overlap `q3 << 4`)."""
@@ -43,10 +40,7 @@ def test_pair_code__pyref_is_lean_exhaustive():
         assert pyref.decode_pair(c) == tuple(LEAN.fn("decode_pair")(c)), c
 
 
-@pin("decode_encode_pair", "0421c9f7c799b82b")
-@pin("encode_decode_pair", "1b605d897cd8e87e")
-@pin("encode_pair_range", "cac54143715187a0")
-@pin("decode_pair_range", "99b5ae556d98c711")
+@mirrors("decode_encode_pair", "encode_decode_pair", "encode_pair_range", "decode_pair_range")
 def test_pair_theorems__on_pyref_exhaustive():
     """The four statements, evaluated with pyref's encode_pair/decode_pair in place of Lean's."""
     check_statements(LEAN.with_code(**PYREF), {
@@ -57,7 +51,7 @@ def test_pair_theorems__on_pyref_exhaustive():
     assert sorted(pyref.encode_pair(q4, q3) for q4, q3 in PAIRS) == list(range(128))  # onto [0, 127], no gaps
 
 
-@pin("decode_encode_pair", "0421c9f7c799b82b")
+@mirrors("decode_encode_pair")
 def test_decode_encode_pair__z3_pyref_bitvectors():
     q4, q3 = z3.BitVecs("q4 q3", 16)
     d4, d3 = pyref.decode_pair(pyref.encode_pair(q4, q3))  # pyref's own expressions on symbolic bit-vectors
@@ -65,8 +59,7 @@ def test_decode_encode_pair__z3_pyref_bitvectors():
     refute(z3.Implies(z3.ULT(q4, 17), d4 == q4))  # the domain bound matters: the harness can fail
 
 
-@pin("decode_encode_pair", "0421c9f7c799b82b")
-@pin("encode_pair_range", "cac54143715187a0")
+@mirrors("decode_encode_pair", "encode_pair_range")
 def test_decode_encode_pair__exhaustive_fortran():
     bridge = load_bridge()
     rows = _all_pairs_rows()
@@ -75,8 +68,7 @@ def test_decode_encode_pair__exhaustive_fortran():
     assert np.array_equal(bridge.unpack_codes(packed, rows.shape[1]), rows)
 
 
-@pin("encode_decode_pair", "1b605d897cd8e87e")
-@pin("decode_pair_range", "99b5ae556d98c711")
+@mirrors("encode_decode_pair", "decode_pair_range")
 def test_encode_decode_pair__exhaustive_fortran():
     """Every 7-bit code at every position of a block: Fortran decodes it to Lean's decode_pair, in range, and
     re-encodes it."""
@@ -93,7 +85,7 @@ def test_encode_decode_pair__exhaustive_fortran():
     assert np.array_equal(bridge.pack_codes(codes), packed)
 
 
-@pin("encode_pair_range", "cac54143715187a0")
+@mirrors("encode_pair_range")
 def test_encode_pair_range__fortran_rejects_out_of_range():
     """Codes outside [0,15] x [0,7] never reach the packer (SPEC §7): pyref and bridge both refuse them."""
     bridge = load_bridge()

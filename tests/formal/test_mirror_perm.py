@@ -19,8 +19,8 @@ import q35.reference as pyref
 from q35.format import importance_permutation, unpermute_columns
 from q35.format.checks import prepare_quantize
 from strategies import activations, weights
-from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, mirror_examples, pin)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_statement_test, lists_over, load_bridge,
+                                mirror_examples, mirrors)
 from test_mirror_matmul import assert_within_spec_bound, exact, row_terms
 
 PERMS = [list(p) for k in range(0, 6) for p in itertools.permutations(range(k))]
@@ -52,11 +52,7 @@ def project_scatter_at(c, perm, stored):
     return int(unpermute_columns(np.array([stored], dtype=np.int64), np.array(perm, dtype=np.uint16))[0, c])
 
 
-@pin("scatter_at_cons", "91809ee2f57db5b3")
-@pin("scatter_at_self", "238e6910feffda16")
-@pin("scatter_at_ne", "77709f0ddd9f8d51")
-@pin("gather", "81236c31a2238515")
-@pin("scatter_at", "cee2395cace20e1b")
+@mirrors("scatter_at_cons", "scatter_at_self", "scatter_at_ne", "gather", "scatter_at")
 def test_permutation__project_is_lean_every_permutation():
     """For every permutation of up to 5 columns: `prepare_quantize(..., permute=True)` stores Lean's `gather` of
     each row under the permutation `importance_permutation` chose, and `unpermute_columns` reads back Lean's
@@ -79,8 +75,7 @@ def test_permutation__project_is_lean_every_permutation():
             assert w_stored[n].astype(np.float64).tolist() == LEAN.fn("gather")(lambda c: row[c], got.tolist())
 
 
-@pin("scatter_gather", "282943bf71573f78")
-@pin("unpermute_permute", "656a2c703594e33c")
+@mirrors("scatter_gather", "unpermute_permute")
 def test_unpermute_permute__on_project_code():
     """unpermute ∘ permute = id, as lean/ states it, with the project's `W[:, perm]` and `unpermute_columns`."""
     code = LEAN.with_code(gather=project_gather, scatter_at=project_scatter_at)
@@ -94,7 +89,7 @@ def test_unpermute_permute__on_project_code():
                     assert hyp and concl() is True, (theorem, perm, c)
 
 
-@pin("unpermute_permute", "656a2c703594e33c")
+@mirrors("unpermute_permute")
 def test_importance_permutation__is_a_permutation():
     """The hypothesis of `unpermute_permute` for what the project stores: `importance_permutation` is a
     permutation of 0…K−1 (Lean's `List.Perm perm (List.range K)`) for every importance pattern with ties."""
@@ -106,9 +101,7 @@ def test_importance_permutation__is_a_permutation():
             assert hyp and concl() is True, imp
 
 
-@pin("dot_gather", "c2927a7a4172dd76")
-@pin("matmul_permuted", "0dc6b7693787a77b")
-@pin("dot_gather_scatter", "527dfb15375f65fe")
+@mirrors("dot_gather", "matmul_permuted", "dot_gather_scatter")
 @mirror_examples
 @given(w=weights(max_rows=3, max_cols=40), data=st.data())
 def test_matmul_permuted__pyref_and_fortran(w, data):

@@ -15,8 +15,8 @@ from hypothesis import given
 import q35.reference as pyref
 from q35.format.checks import check_codes
 from strategies import codes as code_matrices
-from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_pin_guard, lean_statement_test,  # noqa: F401
-                                lists_over, load_bridge, mirror_examples, pin, prove, z3)
+from test_mirror_common import (Exhaustive, LEAN, SymList, Z3, lean_statement_test, lists_over, load_bridge,
+                                mirror_examples, mirrors, prove, z3)
 
 W = 192
 STATEMENTS = {
@@ -50,9 +50,7 @@ def _codes(k: int):
     return cs, z3.And(True, *[z3.ULT(c, 16 if i % 2 == 0 else 8) for i, c in enumerate(cs)])
 
 
-@pin("pack_row", "4fba35a5cb4d689e")
-@pin("pad_row", "ed51b953a69e136a")
-@pin("row_pairs", "db158375782bbe1b")
+@mirrors("pack_row", "pad_row", "row_pairs")
 def test_pack_row__z3_pyref_block_loop_is_lean(symbolic_pyref):
     """For every row of 0–17, 31–33, 47 and 48 valid codes, pyref's pack_row (pad, pair, 8 pairs → 7 bytes per
     block) outputs exactly Lean's `pack_row` (the bytes of Σ pair_i·128^i)."""
@@ -63,12 +61,8 @@ def test_pack_row__z3_pyref_block_loop_is_lean(symbolic_pyref):
         prove(z3.Implies(ok, z3.And(True, *[a == b for a, b in zip(ours, lean)])), what=f"pack_row, K = {k}")
 
 
-@pin("unpack_row", "c72d0020af8a2fd5")
-@pin("codes_ok", "e089818ab6e86bbe")
-@pin("unpack_pack_row", "1d6011c69809ce5c")
-@pin("unpack_pack_row_take", "a170813c9b2fa401")
-@pin("unpack_pack_row_padding", "bdb58a663e8058cf")
-@pin("pack_row_length", "2943585531ec6b42")
+@mirrors("unpack_row", "codes_ok", "unpack_pack_row", "unpack_pack_row_take", "unpack_pack_row_padding",
+          "pack_row_length")
 def test_row_theorems__z3_on_pyref(symbolic_pyref):
     """The round trips, padding and length, as lean/ states them, with pyref's pack_row/unpack_row in place of
     Lean's, for every row of 0–5, 15–17 and 31–33 codes (and n up to 48 for the take form)."""
@@ -87,15 +81,8 @@ def pyref_pairs(cs: list[int]) -> list[int]:
     return [c for b in range(0, len(row), 7) for c in pyref.unpack_block(row[b:b + 7])]
 
 
-@pin("row_codes", "0fbe597b6b7350c1")
-@pin("row_pairs", "db158375782bbe1b")
-@pin("pad_row", "ed51b953a69e136a")
-@pin("code_at", "a6fec27994dfbeb1")
-@pin("row_pairs_code_at", "f7050592baa003c5")
-@pin("row_pairs_length", "bf4c5f3ecb8ab6dc")
-@pin("pad_row_length", "d7c73b2161e9d356")
-@pin("row_pairs_lt", "42c498f8b759112d")
-@pin("row_codes_row_pairs", "f23c7f39c4a07228")
+@mirrors("row_codes", "row_pairs", "pad_row", "code_at", "row_pairs_code_at", "row_pairs_length", "pad_row_length",
+          "row_pairs_lt", "row_codes_row_pairs")
 def test_row_pairs__pyref_pairs_from_columns():
     """Every row over {0, 1, 6, 7} of up to 6 codes and sampled longer ones: the pairs pyref writes are Lean's
     `row_pairs (pad_row cs)`; pair i holds columns 2i and 2i+1 (zero past the end); the pair statements hold."""
@@ -119,9 +106,7 @@ def test_row_pairs__pyref_pairs_from_columns():
             assert hyp and concl() is True, (t, cs)
 
 
-@pin("codes_ok", "e089818ab6e86bbe")
-@pin("codes_ok_replicate", "8450b23b3f2ade97")
-@pin("codes_ok_append_zeros", "86dde53a1b2f6dd5")
+@mirrors("codes_ok", "codes_ok_replicate", "codes_ok_append_zeros")
 def test_codes_ok__is_check_codes():
     """`q35.format.checks.check_codes` accepts a row exactly when Lean's `codes_ok` holds (every row over
     {0, 7, 8, 15, 16} of 1–6 codes), and zero padding keeps accepted rows accepted."""
@@ -138,9 +123,7 @@ def test_codes_ok__is_check_codes():
     Exhaustive(n=range(0, 40)).run(LEAN.statement("codes_ok_replicate"))
 
 
-@pin("pack_row", "4fba35a5cb4d689e")
-@pin("pack_row_length", "2943585531ec6b42")
-@pin("unpack_pack_row", "1d6011c69809ce5c")
+@mirrors("pack_row", "pack_row_length", "unpack_pack_row")
 @mirror_examples
 @given(code_matrices(max_rows=3, max_cols=80))
 def test_pack_row__fortran_is_lean(codes):
