@@ -44,17 +44,23 @@ def _metric_unit(metric: str) -> str:
     return "tok/s" if metric == "tok_s" else "ms/token"
 
 
-def validation_table(rows: list[dict], ctx: Context) -> str:
+def _validation_body(rows: list[dict], ctx: Context, bandwidth_only: bool) -> list[list[str]]:
     body = []
     for r in rows:
         u = _metric_unit(r["metric"])
         role = "calibration (0 by construction)" if r["role"] == "calibration" else "held-out validation"
         devs = f"{r['devices_published'] if r['devices_published'] else '?'} / {r['devices_modelled']}"
-        body.append([r["id"], role, ctx.hardware[r["hardware"]]["name"], ctx.models[r["model"]]["name"],
-                     FORMATS[r["format"]].label, devs, f"{sig(r['published'])} {u}", f"{sig(r['projected'])} {u}",
-                     f"{r['error_pct']:+.1f}", f"{sig(r['bandwidth_only'])} {u}",
-                     f"{r['bandwidth_only_error_pct']:+,.1f}"])
-    return markdown_table(VALIDATION_HEADERS, body)
+        row = [r["id"], role, ctx.hardware[r["hardware"]]["name"], ctx.models[r["model"]]["name"],
+               FORMATS[r["format"]].label, devs, f"{sig(r['published'])} {u}", f"{sig(r['projected'])} {u}",
+               f"{r['error_pct']:+.1f}"]
+        if bandwidth_only:
+            row += [f"{sig(r['bandwidth_only'])} {u}", f"{r['bandwidth_only_error_pct']:+,.1f}"]
+        body.append(row)
+    return body
+
+
+def validation_table(rows: list[dict], ctx: Context) -> str:
+    return markdown_table(VALIDATION_HEADERS, _validation_body(rows, ctx, bandwidth_only=True))
 
 
 def validation_notes(rows: list[dict], ctx: Context) -> str:
@@ -123,15 +129,7 @@ DOCS_HEADERS = ["published point", "role", "hardware", "model", "format", "devic
 
 def _docs_table(rows: list[dict], ctx: Context) -> str:
     """The validation table without the bandwidth-only columns (they stay in validation.md)."""
-    body = []
-    for r in rows:
-        u = _metric_unit(r["metric"])
-        role = "calibration (0 by construction)" if r["role"] == "calibration" else "held-out validation"
-        devs = f"{r['devices_published'] if r['devices_published'] else '?'} / {r['devices_modelled']}"
-        body.append([r["id"], role, ctx.hardware[r["hardware"]]["name"], ctx.models[r["model"]]["name"],
-                     FORMATS[r["format"]].label, devs, f"{sig(r['published'])} {u}", f"{sig(r['projected'])} {u}",
-                     f"{r['error_pct']:+.1f}"])
-    return markdown_table(DOCS_HEADERS, body)
+    return markdown_table(DOCS_HEADERS, _validation_body(rows, ctx, bandwidth_only=False))
 
 
 def _bandwidth_only_note(rows: list[dict], ctx: Context) -> str:
